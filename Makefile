@@ -1,0 +1,92 @@
+# tierwise — thin wrappers over the exact commands CI runs.
+#   make synth   set everything up, synthesize the default environment (dev), print a summary
+#   make test    set everything up, run the whole suite (all but `cloud`)
+# Every setup step is stamped under .make/ so a second run is a no-op.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+PYTHON ?= python3
+ENV ?= dev
+OUT ?= cdktf.out
+STAMP := .make
+
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.venv/bin:$(PATH)
+export CHECKPOINT_DISABLE := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Workload services: each workloads/<name>/ is its own distribution with its own virtualenv
+# (.venv-<name>), because services never import each other nor the CDK code.
+WORKLOADS := $(patsubst workloads/%/pyproject.toml,%,$(wildcard workloads/*/pyproject.toml))
+# Strict editable installs link files one by one: re-link when the *set* of files changes.
+PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' \) 2>/dev/null | sort)
+PKG_HASH := $(shell echo "$(PKG_FILES)" | md5sum | cut -c1-12)
+
+.PHONY: setup synth test test-fast policy cost bench envs clean system-deps vllm-env workloads $(addprefix test-,$(WORKLOADS))
+
+$(STAMP):
+	@mkdir -p $(STAMP)
+
+# --- main environment: CDK Terrain, providers, policy engine -------------------------------
+$(STAMP)/venv: pyproject.toml setup.py | $(STAMP)
+	@test -x .venv/bin/python || $(PYTHON) -m venv .venv
+	.venv/bin/pip install -q --upgrade pip setuptools wheel
+	.venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=strict
+	@touch $@
+
+$(STAMP)/pkg-$(PKG_HASH): $(STAMP)/venv
+	@rm -f $(STAMP)/pkg-*
+	.venv/bin/pip install -q --no-deps -e . --config-settings editable_mode=strict
+	@touch $@
+
+# --- repo-local Node 22 + cdktn-cli, pinned by package-lock.json ---------------------------
+$(STAMP)/node: package.json package-lock.json | $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# --- system services the end-to-end tests run for real (loopback only) --------------------
+$(STAMP)/system: | $(STAMP)
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@touch $@
+
+# --- one virtualenv per workload service ----------------------------------------------------
+define WORKLOAD_RULES
+$(STAMP)/venv-$(1): workloads/$(1)/pyproject.toml | $(STAMP)
+	@test -x .venv-$(1)/bin/python || $(PYTHON) -m venv .venv-$(1)
+	.venv-$(1)/bin/pip install -q --upgrade pip setuptools wheel
+	.venv-$(1)/bin/pip install -q -e 'workloads/$(1)[test]'
+	@touch $$@
+
+test-$(1): $(STAMP)/venv-$(1) $(STAMP)/system
+	.venv-$(1)/bin/pytest workloads/$(1) -m "not cloud"
+endef
+$(foreach w,$(WORKLOADS),$(eval $(call WORKLOAD_RULES,$(w))))
+
+# --- the heavy vLLM (CPU) environment, kept apart from everything else ----------------------
+$(STAMP)/vllm: requirements/vllm.txt | $(STAMP)
+	@test -x .venv-vllm/bin/python || $(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/pip install -q --upgrade pip setuptools wheel
+	.venv-vllm/bin/pip install -q -r requirements/vllm.txt
+	-.venv-vllm/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	@touch $@
+
+vllm-env: $(STAMP)/vllm
+
+setup: $(STAMP)/pkg-$(PKG_HASH) $(STAMP)/node
+workloads: $(addprefix $(STAMP)/venv-,$(WORKLOADS))
+
+synth: setup
+	.venv/bin/tierwise synth --env $(ENV) --out $(OUT)
+
+envs: setup
+	.venv/bin/tierwise envs
+
+test-fast: setup
+	.venv/bin/pytest -m "not cloud and not e2e and not synth"
+
+test: setup workloads $(STAMP)/system vllm-env
+	.venv/bin/pytest -m "not cloud"
+	@set -e; for w in $(WORKLOADS); do $(MAKE) --no-print-directory test-$$w; done
+
+clean:
+	rm -rf $(STAMP) cdktf.out build *.egg-info
