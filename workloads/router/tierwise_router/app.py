@@ -1,0 +1,175 @@
+"""App factory. Run: ``uvicorn --factory tierwise_router.app:create_app --loop uvloop --http httptools``.
+
+Plain Starlette (no FastAPI dependency-injection layer) because the per-request path is budgeted in
+microseconds; see bench/router_overhead.py for the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .balancer import Replica
+from .breaker import Breaker
+from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
+from .chat import chat_completions
+from .config import RouterConfig, load_config
+from .ledger import Ledger
+from .observability import configure_logging, event, make_metrics
+from .ratelimit import Pacer
+from .schemas import error_response
+from .settings import Settings
+from .state import RouterState
+from .triage import Triage
+from .upstreams import UpstreamError
+from .upstreams import bedrock as br
+from .upstreams import vllm as vl
+
+
+def create_app(settings: Settings | None = None, *, config: RouterConfig | None = None,
+               boto_session: Any = None, pacer: Pacer | None = None,
+               now: Callable[[], dt.datetime] | None = None) -> Starlette:
+    settings = settings or Settings()
+    metrics = make_metrics()
+    log = configure_logging(settings.service_name, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        cfg = config or load_config(settings.config_path)
+        triage = Triage.load()
+        t1 = cfg.model(cfg.routing.tier1_model)
+        t2 = cfg.model(cfg.routing.tier2_model) if cfg.routing.tier2_model else None
+        rt = cfg.routing
+        session = vl.new_session(connect_timeout_s=t1.connect_timeout_s)  # type: ignore[union-attr]
+        budgets: BudgetStore = (RedisBudgets(settings.redis_url.get_secret_value())  # type: ignore[union-attr]
+                                if settings.budget_backend == "redis" else MemoryBudgets())
+        bedrock: dict[str, Any] = {}
+        if any(m.kind == "bedrock" for m in cfg.models):
+            import boto3
+
+            sess = boto_session or boto3.session.Session()
+            for m in cfg.models:
+                if m.kind == "bedrock":
+                    bedrock[m.name] = br.make_client(sess, m.region, str(m.endpoint_url) if m.endpoint_url else None,
+                                                     m.timeout_s)
+        ledger = Ledger(settings.ledger_path, settings.ledger_fsync) if settings.ledger_path else None
+        st = RouterState(
+            settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
+            metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
+            keys={h: t for t in cfg.teams for h in t.api_key_sha256}, tier1=t1,  # type: ignore[arg-type]
+            replicas=[Replica(str(u).rstrip("/"), Breaker(rt.breaker_failures, rt.breaker_reset_s))
+                      for u in t1.endpoints],  # type: ignore[union-attr]
+            tier2=t2, bedrock=bedrock,  # type: ignore[arg-type]
+            tier2_breaker=Breaker(rt.breaker_failures, rt.breaker_reset_s), ledger=ledger)
+        if now is not None:
+            st.now = now
+        app.state.router = st
+        st.tasks.append(asyncio.create_task(_scrape_loop(st)))
+        event(log, "startup", tier1=t1.name, replicas=len(st.replicas), tier2=t2.name if t2 else None,
+              triage=triage.version, threshold=round(st.threshold, 6), budgets=settings.budget_backend)
+        try:
+            yield
+        finally:
+            for t in st.tasks:
+                t.cancel()
+            await asyncio.gather(*st.tasks, return_exceptions=True)
+            await session.close()
+            await budgets.aclose()
+            if ledger is not None:
+                ledger.close()
+            event(log, "shutdown")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        st: RouterState = request.app.state.router
+        checks: dict[str, bool] = {}
+        for r in st.replicas:
+            try:
+                async with st.session.get(r.url + "/health", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                    checks[r.url] = resp.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                checks[r.url] = False
+        if isinstance(st.budgets, RedisBudgets):
+            try:
+                await st.budgets.usage("_readyz", st.now())
+                checks["redis"] = True
+            except Exception:  # noqa: BLE001
+                checks["redis"] = False
+        tier1_ok = any(checks.get(r.url) for r in st.replicas)
+        ready = (tier1_ok or st.tier2 is not None) and checks.get("redis", True)
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    async def metrics_ep(request: Request) -> Response:
+        st: RouterState = request.app.state.router
+        for r in st.replicas:
+            metrics.breaker_open.labels(r.url).set(1 if r.breaker.state == "open" else 0)
+        metrics.breaker_open.labels("bedrock").set(1 if st.tier2_breaker.state == "open" else 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def models(request: Request) -> Response:
+        st: RouterState = request.app.state.router
+        from .chat import Reply, authenticate
+
+        try:
+            team = authenticate(st, request)
+        except Reply as r:
+            return r.response
+        t1 = st.tier1
+        created = int(time.time())
+        ids = [("auto", "tierwise"), (t1.name, "tierwise-tier1")]
+        ids += [(f"{t1.name}:{a}", "tierwise-tier1") for a in t1.adapters]
+        ids += [(m.name, "tierwise-tier2") for m in st.config.models if m.kind == "bedrock"]
+        if team.allowed_models is not None:
+            ids = [i for i in ids if i[0] in team.allowed_models]
+        return JSONResponse({"object": "list", "data": [{"id": i, "object": "model", "created": created,
+                                                         "owned_by": o} for i, o in ids]})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error_response(404, f"No route {request.url.path}.", "invalid_request_error", "not_found")
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return error_response(405, "Method not allowed.", "invalid_request_error", "method_not_allowed")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        event(log, "unhandled_error", logging.ERROR, path=request.url.path, error=exc.__class__.__name__)
+        return error_response(500, "Internal error.", "api_error", "internal_error")
+
+    app = Starlette(
+        routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"]),
+                Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
+                Route("/metrics", metrics_ep, methods=["GET"])],
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: method_not_allowed, 500: server_error},
+    )
+    app.state.metrics = metrics
+    app.state.settings = settings
+    return app
+
+
+async def _scrape_loop(st: RouterState) -> None:
+    """Poll each vLLM replica's /metrics for vllm:num_requests_waiting (feeds balancing + saturation)."""
+    while True:
+        for r in st.replicas:
+            try:
+                r.waiting, r.running = await vl.scrape(st.session, r.url)
+                r.scrape_ok = True
+            except (UpstreamError, aiohttp.ClientError, TimeoutError, ValueError, IndexError):
+                r.scrape_ok = False
+                r.waiting = 0
+            st.metrics.upstream_waiting.labels(r.url).set(r.waiting)
+        await asyncio.sleep(st.settings.scrape_interval_s)

@@ -1,0 +1,492 @@
+"""POST /v1/chat/completions — the hot path.
+
+Order: auth → parse/validate → resolve model (``auto`` → triage) → pace (RPM/TPM) → hooks →
+reserve budget → call Tier 1 (fallback to Tier 2 before the first byte) → settle, ledger, metrics.
+Bodies are parsed once with orjson and validated with pydantic; upstream responses are passed
+through as bytes, parsed only to read usage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from . import balancer
+from .budgets import BudgetExceeded, Reservation
+from .config import BedrockModel, Team, VllmModel, cost_nano, nano_to_usd_str, NANO
+from .hooks import HookError, augment, guard, retrieve
+from .observability import event
+from .ratelimit import Reject
+from .schemas import ChatRequest, error_response, validation_message
+from .state import RouterState
+from .upstreams import UpstreamError
+from .upstreams import bedrock as br
+from .upstreams import vllm as vl
+
+
+@dataclass
+class Route:
+    tier: int
+    model: VllmModel | BedrockModel
+    adapter: str | None
+    reason: str  # "auto" | "explicit" | fallback reason
+    score: float | None = None
+
+
+class Reply(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+def authenticate(st: RouterState, request: Request) -> Team:
+    auth = request.headers.get("authorization", "")
+    key = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    team = st.keys.get(hashlib.sha256(key.encode()).hexdigest()) if key else None
+    if team is None:
+        raise Reply(error_response(401, "Invalid or missing API key.", "invalid_request_error", "invalid_api_key"))
+    return team
+
+
+def last_user_text(messages: list[dict]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            c = m.get("content")
+            if isinstance(c, str):
+                return c
+            if isinstance(c, list):
+                return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return ""
+
+
+def estimate_prompt_tokens(body: bytes) -> int:
+    # Conservative: BPE tokenizers average ~4 bytes/token on English; JSON framing adds bytes,
+    # so bytes/3 over-estimates. Settlement corrects to actual usage.
+    return len(body) // 3 + 16
+
+
+def resolve(st: RouterState, team: Team, req: dict, text: str) -> Route:
+    name = req["model"]
+    if team.allowed_models is not None and name not in team.allowed_models:
+        raise Reply(error_response(403, f"Team {team.name!r} may not use model {name!r}.", "permission_error",
+                                   "model_not_allowed", "model"))
+    t1 = st.tier1
+    if name == "auto":
+        d = st.triage.decide(text, st.threshold, st.config.routing.domain_adapters, team.default_adapter,
+                             tier2_available=st.tier2 is not None)
+        st.metrics.triage.labels(str(d.tier), d.domain).inc()
+        if d.tier == 2 and st.tier2 is not None:
+            return Route(2, st.tier2, None, "auto", d.score)
+        return Route(1, t1, d.adapter, "auto", d.score)
+    base, _, adapter = name.partition(":")
+    if base == t1.name and (not adapter or adapter in t1.adapters):
+        return Route(1, t1, adapter or None, "explicit")
+    if not adapter and name in t1.adapters:
+        return Route(1, t1, name, "explicit")
+    m = st.config.model(name)
+    if isinstance(m, BedrockModel):
+        return Route(2, m, None, "explicit")
+    raise Reply(error_response(404, f"The model {name!r} does not exist.", "invalid_request_error",
+                               "model_not_found", "model"))
+
+
+async def chat_completions(request: Request) -> Response:
+    st: RouterState = request.app.state.router
+    t0 = time.perf_counter()
+    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    try:
+        return await _handle(st, request, rid, t0)
+    except Reply as r:
+        r.response.headers["x-request-id"] = rid
+        return r.response
+
+
+async def _handle(st: RouterState, request: Request, rid: str, t0: float) -> Response:
+    m = st.metrics
+    team = authenticate(st, request)
+    raw = await request.body()
+    if len(raw) > st.settings.max_body_bytes:
+        raise Reply(error_response(413, "Request body too large.", "invalid_request_error", "body_too_large"))
+    try:
+        req = orjson.loads(raw)
+        parsed = ChatRequest.model_validate(req)
+    except orjson.JSONDecodeError:
+        raise Reply(error_response(400, "Request body is not valid JSON.", "invalid_request_error", "invalid_json"))
+    except ValidationError as e:
+        msg, param = validation_message(e)
+        raise Reply(error_response(400, msg, "invalid_request_error", "invalid_request", param))
+    if parsed.model_extra and st.log.isEnabledFor(logging.DEBUG):
+        event(st.log, "unknown_request_fields", logging.DEBUG, request_id=rid, fields=sorted(parsed.model_extra))
+    messages: list[dict] = req["messages"]
+    text = last_user_text(messages)
+    route = resolve(st, team, req, text)
+    max_out = parsed.max_completion_tokens or parsed.max_tokens or st.config.routing.default_max_tokens
+    est_in = estimate_prompt_tokens(raw)
+
+    # Front door pacing (RPM/TPM) with a bounded wait queue.
+    m.queue_depth.labels(team.name).inc()
+    try:
+        adm = await st.pacer.admit(team.name, team.rate_limits, est_in + max_out)
+    finally:
+        m.queue_depth.labels(team.name).dec()
+    if isinstance(adm, Reject):
+        m.rejections.labels(team.name, adm.limit).inc()
+        raise Reply(error_response(429, f"Rate limit {adm.limit!r} exceeded for team {team.name!r}.",
+                                   "rate_limit_error", f"rate_limit_{adm.limit}",
+                                   headers={"retry-after": str(adm.retry_after_s)}))
+
+    # Hooks (skipped when not configured).
+    hooks = st.config.hooks
+    try:
+        v = await guard(st.session, hooks, "input", team.name, messages=messages)
+        if v is not None:
+            if v.decision in ("block", "escalate"):
+                m.rejections.labels(team.name, "guardrail").inc()
+                raise Reply(error_response(400, f"The request was {v.decision}ed by the guardrails.",
+                                           "invalid_request_error", f"guardrail_{v.decision}"))
+            if v.decision == "redact" and v.messages:
+                messages = v.messages
+        passages = await retrieve(st.session, hooks, team.name, text)
+        if passages:
+            messages = augment(messages, passages)
+    except HookError as e:
+        if not hooks.fail_open:
+            raise Reply(error_response(503, f"A required hook is unavailable: {e}", "api_error", "hook_unavailable"))
+        event(st.log, "hook_skipped", logging.WARNING, request_id=rid, error=str(e))
+    req["messages"] = messages
+
+    reservation = await _reserve(st, team, route.model, est_in, max_out)
+    ctx = CallCtx(st, team, rid, t0, parsed.stream, bool(parsed.stream_options and parsed.stream_options.include_usage),
+                  est_in, max_out)
+    if parsed.stream:
+        return await ctx.stream(route, req, reservation)
+    return await ctx.complete(route, req, reservation)
+
+
+async def _reserve(st: RouterState, team: Team, model: VllmModel | BedrockModel, est_in: int,
+                   max_out: int) -> Reservation:
+    est_nano = cost_nano(model.price, est_in, max_out)
+    r = await st.budgets.reserve(team.name, team.budgets, est_in + max_out, est_nano, st.now())
+    if isinstance(r, BudgetExceeded):
+        st.metrics.rejections.labels(team.name, r.budget).inc()
+        unit = "tokens" if r.budget == "tokens_per_day" else "USD"
+        used = r.used if unit == "tokens" else nano_to_usd_str(r.used)
+        lim = r.limit if unit == "tokens" else nano_to_usd_str(r.limit)
+        raise Reply(error_response(429, f"Budget {r.budget!r} exhausted for team {team.name!r} "
+                                        f"(used {used} of {lim} {unit}).",
+                                   "insufficient_quota", f"budget_{r.budget}", headers={"retry-after": "3600"}))
+    return r
+
+
+class CallCtx:
+    def __init__(self, st: RouterState, team: Team, rid: str, t0: float, stream: bool, want_usage: bool,
+                 est_in: int, max_out: int) -> None:
+        self.st, self.team, self.rid, self.t0 = st, team, rid, t0
+        self.want_usage = want_usage
+        self.est_in, self.max_out = est_in, max_out
+        self.fallback: str | None = None
+        self.replica: balancer.Replica | None = None
+
+    # ------------------------------------------------------------------ routing helpers
+    def _pick_replica(self, route: Route, req: dict) -> balancer.Replica | str:
+        rt = self.st.config.routing
+        key = balancer.affinity_key(_prefix_text(req["messages"]), route.adapter, rt.prefix_block_chars,
+                                    rt.prefix_blocks)
+        r = balancer.choose(self.st.replicas, key, rt.saturation_waiting)
+        if r is None:
+            return "saturated" if all(x.breaker.state != "open" for x in self.st.replicas) else "breaker_open"
+        if not r.breaker.allow():
+            return "breaker_open"
+        return r
+
+    def _tier1_body(self, route: Route, req: dict, stream: bool) -> bytes:
+        body = dict(req)
+        body["model"] = route.adapter or route.model.served_model_name
+        if stream:
+            so = dict(body.get("stream_options") or {})
+            so["include_usage"] = True  # always: the router settles budgets from it
+            body["stream_options"] = so
+        return orjson.dumps(body)
+
+    async def _to_tier2(self, reason: str, reservation: Reservation) -> tuple[Route, Reservation]:
+        st = self.st
+        if st.tier2 is None:
+            await st.budgets.release(reservation)
+            raise Reply(error_response(503, f"Tier 1 unavailable ({reason}) and no Tier 2 is configured.",
+                                       "api_error", "upstream_unavailable"))
+        st.metrics.fallbacks.labels(reason).inc()
+        self.fallback = reason
+        await st.budgets.release(reservation)
+        return Route(2, st.tier2, None, reason), await _reserve(st, self.team, st.tier2, self.est_in, self.max_out)
+
+    def _fail_upstream(self, name: str, e: UpstreamError) -> None:
+        self.st.metrics.upstream_errors.labels(name, e.kind).inc()
+
+    # ------------------------------------------------------------------ accounting
+    async def _account(self, route: Route, reservation: Reservation, usage: tuple[int, int] | None,
+                       status: str) -> int:
+        st = self.st
+        if usage is None:  # unknown (interrupted stream): keep the whole reservation — never under-charge
+            pt, ct = reservation.tokens, 0
+            nano = reservation.nano
+            await st.budgets.settle(reservation, reservation.tokens, reservation.nano)
+        else:
+            pt, ct = usage
+            nano = cost_nano(route.model.price, pt, ct)
+            await st.budgets.settle(reservation, pt + ct, nano)
+        tier = str(route.tier)
+        mname = route.model.name
+        m = st.metrics
+        m.tokens.labels(self.team.name, mname, tier, "in").inc(pt)
+        m.tokens.labels(self.team.name, mname, tier, "out").inc(ct)
+        m.cost.labels(self.team.name, mname, tier).inc(float(nano / NANO))
+        if st.ledger is not None:
+            st.ledger.append({"ts": st.now().isoformat(), "request_id": self.rid, "team": self.team.name,
+                              "model": mname, "adapter": route.adapter, "tier": route.tier,
+                              "prompt_tokens": pt, "completion_tokens": ct, "cost_nano_usd": nano,
+                              "usage_known": usage is not None, "status": status, "fallback": self.fallback})
+        return nano
+
+    def _finish(self, route: Route, status: int, stream: bool, upstream: str) -> None:
+        st = self.st
+        lat = time.perf_counter() - self.t0
+        st.metrics.requests.labels(self.team.name, route.model.name, str(route.tier), str(status)).inc()
+        st.metrics.latency.labels(str(route.tier), "1" if stream else "0").observe(lat)
+        event(st.log, "chat", request_id=self.rid, team=self.team.name, route=f"tier{route.tier}",
+              model=route.model.name, adapter=route.adapter, status=status, latency_ms=round(lat * 1000, 3),
+              upstream=upstream, fallback=self.fallback, triage_score=route.score)
+
+    def _headers(self, route: Route, upstream: str) -> dict[str, str]:
+        h = {"x-request-id": self.rid, "x-tierwise-tier": str(route.tier), "x-tierwise-model": route.model.name,
+             "x-tierwise-route": f"tier{route.tier}:{route.model.name}" + (f":{route.adapter}" if route.adapter else ""),
+             "x-tierwise-upstream": upstream}
+        if self.fallback:
+            h["x-tierwise-fallback"] = self.fallback
+        if route.score is not None:
+            h["x-tierwise-triage-score"] = f"{route.score:.4f}"
+        return h
+
+    # ------------------------------------------------------------------ non-streaming
+    async def complete(self, route: Route, req: dict, reservation: Reservation) -> Response:
+        st = self.st
+        if route.tier == 1:
+            pick = self._pick_replica(route, req)
+            if isinstance(pick, str):
+                route, reservation = await self._to_tier2(pick, reservation)
+            else:
+                pick.inflight += 1
+                try:
+                    data = await vl.complete(st.session, pick.url, self._tier1_body(route, req, False),
+                                             route.model.timeout_s)
+                    pick.breaker.success()
+                except UpstreamError as e:
+                    self._fail_upstream(pick.url, e)
+                    if e.kind == "status" and e.status is not None and 400 <= e.status < 500 and e.status != 429:
+                        pick.breaker.success()  # the replica is fine; the request is not
+                        await st.budgets.release(reservation)
+                        self._finish(route, e.status, False, pick.url)
+                        return Response(e.body or b"", status_code=e.status, media_type="application/json",
+                                        headers=self._headers(route, pick.url))
+                    pick.breaker.failure()
+                    route, reservation = await self._to_tier2(f"tier1_{e.kind}", reservation)
+                else:
+                    obj = orjson.loads(data)
+                    nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
+                    return await self._respond(route, data, obj, nano, pick.url)
+                finally:
+                    pick.inflight -= 1
+        return await self._complete_tier2(route, req, reservation)
+
+    async def _complete_tier2(self, route: Route, req: dict, reservation: Reservation) -> Response:
+        st = self.st
+        model: BedrockModel = route.model  # type: ignore[assignment]
+        upstream = f"bedrock:{model.model_id}"
+        if not st.tier2_breaker.allow():
+            await st.budgets.release(reservation)
+            raise Reply(error_response(503, "Tier 2 circuit is open.", "api_error", "upstream_unavailable"))
+        try:
+            resp = await br.converse(st.bedrock[model.name], req, model.model_id, model.max_attempts,
+                                     model.backoff_base_s)
+            st.tier2_breaker.success()
+        except UpstreamError as e:
+            await st.budgets.release(reservation)
+            self._fail_upstream("bedrock", e)
+            if e.kind not in ("bad_request", "throttled"):
+                st.tier2_breaker.failure()
+            self._finish(route, e.status or 502, False, upstream)
+            raise Reply(_upstream_error(e)) from e
+        obj = br.from_converse(resp, model.name)
+        nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
+        return await self._respond(route, orjson.dumps(obj), obj, nano, upstream)
+
+    async def _respond(self, route: Route, data: bytes, obj: dict, nano: int, upstream: str) -> Response:
+        st = self.st
+        hooks = st.config.hooks
+        if hooks.guardrails_url is not None:
+            out = "".join((c.get("message") or {}).get("content") or "" for c in obj.get("choices", []))
+            try:
+                v = await guard(st.session, hooks, "output", self.team.name, text=out)
+            except HookError as e:
+                if not hooks.fail_open:
+                    raise Reply(error_response(503, f"A required hook is unavailable: {e}", "api_error",
+                                               "hook_unavailable"))
+                v = None
+            if v is not None and v.decision in ("block", "escalate"):
+                self._finish(route, 422, False, upstream)
+                raise Reply(error_response(422, f"The response was {v.decision}ed by the guardrails.",
+                                           "invalid_request_error", f"guardrail_output_{v.decision}"))
+            if v is not None and v.decision == "redact" and v.text is not None and obj.get("choices"):
+                obj["choices"][0]["message"]["content"] = v.text
+                data = orjson.dumps(obj)
+        h = self._headers(route, upstream)
+        h["x-tierwise-cost-usd"] = nano_to_usd_str(nano)
+        self._finish(route, 200, False, upstream)
+        return Response(data, status_code=200, media_type="application/json", headers=h)
+
+    # ------------------------------------------------------------------ streaming
+    async def stream(self, route: Route, req: dict, reservation: Reservation) -> Response:
+        st = self.st
+        if route.tier == 1:
+            pick = self._pick_replica(route, req)
+            if isinstance(pick, str):
+                route, reservation = await self._to_tier2(pick, reservation)
+            else:
+                pick.inflight += 1
+                try:
+                    s = await vl.open_stream(st.session, pick.url, self._tier1_body(route, req, True),
+                                             route.model.timeout_s)
+                except UpstreamError as e:
+                    pick.inflight -= 1
+                    self._fail_upstream(pick.url, e)
+                    if e.kind == "status" and e.status is not None and 400 <= e.status < 500 and e.status != 429:
+                        pick.breaker.success()
+                        await st.budgets.release(reservation)
+                        self._finish(route, e.status, True, pick.url)
+                        return Response(e.body or b"", status_code=e.status, media_type="application/json",
+                                        headers=self._headers(route, pick.url))
+                    pick.breaker.failure()
+                    route, reservation = await self._to_tier2(f"tier1_{e.kind}", reservation)
+                else:
+                    st.metrics.ttft.labels("1").observe(time.perf_counter() - self.t0)
+                    return StreamingResponse(self._relay_tier1(route, s, pick, reservation),
+                                             media_type="text/event-stream", headers=self._headers(route, pick.url))
+        model: BedrockModel = route.model  # type: ignore[assignment]
+        upstream = f"bedrock:{model.model_id}"
+        if not st.tier2_breaker.allow():
+            await st.budgets.release(reservation)
+            raise Reply(error_response(503, "Tier 2 circuit is open.", "api_error", "upstream_unavailable"))
+        try:
+            events = await br.converse_stream(st.bedrock[model.name], req, model.model_id, model.max_attempts,
+                                              model.backoff_base_s)
+            st.tier2_breaker.success()
+        except UpstreamError as e:
+            await st.budgets.release(reservation)
+            self._fail_upstream("bedrock", e)
+            if e.kind not in ("bad_request", "throttled"):
+                st.tier2_breaker.failure()
+            self._finish(route, e.status or 502, True, upstream)
+            raise Reply(_upstream_error(e)) from e
+        st.metrics.ttft.labels("2").observe(time.perf_counter() - self.t0)
+        return StreamingResponse(self._relay_tier2(route, events, reservation, upstream),
+                                 media_type="text/event-stream", headers=self._headers(route, upstream))
+
+    async def _relay_tier1(self, route: Route, s: vl.VllmStream, pick: balancer.Replica,
+                           reservation: Reservation) -> AsyncIterator[bytes]:
+        usage: tuple[int, int] | None = None
+        status, done = "interrupted", False
+        try:
+            async for ev in s.events():
+                d = ev.data
+                if d == b"[DONE]":
+                    done = True
+                    yield ev.raw
+                    break
+                if b'"usage"' in d and b'"usage":null' not in d:
+                    obj = orjson.loads(d)
+                    u = vl.usage_of(obj)
+                    if u is not None:
+                        usage = u
+                        if not obj.get("choices") and not self.want_usage:
+                            continue  # usage-only chunk the caller did not ask for
+                if d.startswith(b'{"error"'):
+                    pick.breaker.failure()
+                    yield ev.raw
+                    return
+                yield ev.raw
+            if not done:
+                raise UpstreamError("protocol", "upstream stream ended without [DONE]")
+            status = "ok"
+            pick.breaker.success()
+        except UpstreamError as e:
+            pick.breaker.failure()
+            self._fail_upstream(pick.url, e)
+            yield _sse_error(e)
+        except Exception as e:  # aiohttp errors mid-stream
+            pick.breaker.failure()
+            self._fail_upstream(pick.url, UpstreamError("connect", str(e)))
+            yield _sse_error(UpstreamError("connect", f"tier-1 stream failed: {e.__class__.__name__}"))
+        finally:
+            pick.inflight -= 1
+            s.close()
+            await self._account(route, reservation, usage if status == "ok" else None, status)
+            self._finish(route, 200 if status == "ok" else 599, True, pick.url)
+
+    async def _relay_tier2(self, route: Route, events: AsyncIterator[dict], reservation: Reservation,
+                           upstream: str) -> AsyncIterator[bytes]:
+        tr = br.ChunkTranslator(route.model.name)
+        status = "interrupted"
+        try:
+            async for ev in events:
+                for chunk in tr.translate(ev):
+                    yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+            if self.want_usage:
+                yield b"data: " + orjson.dumps(tr.usage_chunk()) + b"\n\n"
+            yield b"data: [DONE]\n\n"
+            status = "ok"
+        except UpstreamError as e:
+            self._fail_upstream("bedrock", e)
+            self.st.tier2_breaker.failure()
+            yield _sse_error(e)
+        finally:
+            await self._account(route, reservation, tr.usage if status == "ok" else None, status)
+            self._finish(route, 200 if status == "ok" else 599, True, upstream)
+
+
+def _prefix_text(messages: list[dict]) -> str:
+    parts = []
+    n = 0
+    for m in messages:
+        c = m.get("content")
+        s = c if isinstance(c, str) else orjson.dumps(c).decode() if c else ""
+        parts.append(s)
+        n += len(s)
+        if n > 4096:
+            break
+    return "\x1e".join(parts)
+
+
+def _sse_error(e: UpstreamError) -> bytes:
+    body = {"error": {"message": f"The upstream stream failed after it started: {e}", "type": "api_error",
+                      "code": "stream_interrupted", "param": None}}
+    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+def _upstream_error(e: UpstreamError) -> Response:
+    if e.kind == "throttled":
+        return error_response(429, str(e), "rate_limit_error", "upstream_throttled", headers={"retry-after": "1"})
+    if e.kind == "bad_request":
+        return error_response(400, str(e), "invalid_request_error", "upstream_rejected")
+    if e.kind == "timeout":
+        return error_response(504, str(e), "api_error", "upstream_timeout")
+    return error_response(e.status if e.status and e.status >= 500 else 502, str(e), "api_error", "upstream_error")
+
+

@@ -1,0 +1,89 @@
+"""Metrics (a registry per app, created in the factory) and JSON logs (one event per line)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LOGGER = "tierwise_router"
+_LAT = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    ttft: Histogram
+    tokens: Counter
+    cost: Counter
+    fallbacks: Counter
+    triage: Counter
+    rejections: Counter
+    queue_depth: Gauge
+    upstream_errors: Counter
+    breaker_open: Gauge
+    upstream_waiting: Gauge
+
+
+def make_metrics() -> Metrics:
+    r = CollectorRegistry(auto_describe=True)
+    p = "tierwise_router_"
+    return Metrics(
+        registry=r,
+        requests=Counter(p + "requests", "Chat requests by outcome", ["team", "model", "tier", "status"], registry=r),
+        latency=Histogram(p + "request_latency_seconds", "End-to-end latency", ["tier", "stream"],
+                          buckets=_LAT, registry=r),
+        ttft=Histogram(p + "ttft_seconds", "Time to first streamed byte", ["tier"], buckets=_LAT, registry=r),
+        tokens=Counter(p + "tokens", "Tokens by direction", ["team", "model", "tier", "direction"], registry=r),
+        cost=Counter(p + "cost_usd", "Cost in USD (self-hosted amortised)", ["team", "model", "tier"], registry=r),
+        fallbacks=Counter(p + "fallbacks", "Tier-1 → Tier-2 fallbacks", ["reason"], registry=r),
+        triage=Counter(p + "triage_decisions", "Triage decisions", ["tier", "domain"], registry=r),
+        rejections=Counter(p + "rejections", "429s by budget or limit", ["team", "reason"], registry=r),
+        queue_depth=Gauge(p + "queue_depth", "Requests waiting at the front door (KEDA scales on it)",
+                          ["team"], registry=r),
+        upstream_errors=Counter(p + "upstream_errors", "Upstream failures", ["upstream", "kind"], registry=r),
+        breaker_open=Gauge(p + "breaker_open", "1 when the upstream's circuit is open", ["upstream"], registry=r),
+        upstream_waiting=Gauge(p + "upstream_waiting", "Scraped vllm:num_requests_waiting", ["upstream"],
+                               registry=r),
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        d = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+             "level": record.levelname.lower(), "service": self.service, "event": record.getMessage()}
+        extra = getattr(record, "fields", None)
+        if extra:
+            d.update(extra)
+        if record.exc_info:
+            d["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(d, default=str).decode()
+
+
+def configure_logging(service: str, level: str) -> logging.Logger:
+    log = logging.getLogger(LOGGER)
+    log.setLevel(level)
+    log.propagate = False
+    for h in list(log.handlers):
+        if getattr(h, "_tierwise", False):
+            log.removeHandler(h)
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(JsonFormatter(service))
+    h._tierwise = True  # type: ignore[attr-defined]
+    log.addHandler(h)
+    return log
+
+
+def event(log: logging.Logger, msg: str, level: int = logging.INFO, **fields: object) -> None:
+    if log.isEnabledFor(level):
+        log.log(level, msg, extra={"fields": fields})

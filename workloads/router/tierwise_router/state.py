@@ -1,0 +1,44 @@
+"""Per-process router state, built by the app factory's lifespan (no module-level state)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from .balancer import Replica
+from .breaker import Breaker
+from .budgets import BudgetStore
+from .config import BedrockModel, RouterConfig, Team, VllmModel
+from .ledger import Ledger
+from .observability import Metrics
+from .ratelimit import Pacer
+from .settings import Settings
+from .triage import Triage
+
+
+@dataclass
+class RouterState:
+    settings: Settings
+    config: RouterConfig
+    triage: Triage
+    threshold: float
+    metrics: Metrics
+    log: logging.Logger
+    pacer: Pacer
+    budgets: BudgetStore
+    session: aiohttp.ClientSession
+    keys: dict[str, Team]
+    tier1: VllmModel
+    replicas: list[Replica]
+    tier2: BedrockModel | None
+    bedrock: dict[str, Any]  # model name → boto3 bedrock-runtime client
+    tier2_breaker: Breaker
+    ledger: Ledger | None
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    tasks: list[asyncio.Task] = field(default_factory=list)
