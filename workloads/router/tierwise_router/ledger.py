@@ -53,6 +53,7 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._seal_torn_tail()
         self._always = fsync == "always"
         self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -61,6 +62,17 @@ class Ledger:
         if not self._always:
             self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
             self._thread.start()
+
+    def _seal_torn_tail(self) -> None:
+        """After a crash mid-write the file may end without a newline: end that torn line so the
+        next entry starts on a line of its own (the torn line stays and fails its checksum)."""
+        size = os.fstat(self._fd).st_size
+        if size:
+            with open(self.path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    os.write(self._fd, b"\n")
+                    os.fsync(self._fd)
 
     def append(self, entry: dict[str, Any]) -> None:
         line = encode_line(entry)

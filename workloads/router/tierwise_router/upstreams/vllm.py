@@ -60,14 +60,17 @@ class VllmStream:
         for ev in self.first:
             yield ev
         buf = self._buf
-        async for chunk in self._resp.content.iter_any():
-            buf += chunk
+        while True:
             while True:
                 i = buf.find(b"\n\n")
                 if i < 0:
                     break
                 raw, buf = buf[: i + 2], buf[i + 2 :]
                 yield SseEvent(raw, _data(raw))
+            chunk = await self._resp.content.readany()
+            if not chunk:
+                break
+            buf += chunk
         if buf.strip():
             raise UpstreamError("protocol", "stream ended mid-event")
 

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from aiohttp import web
+
+from tierwise_router.app import create_app
+from tierwise_router.config import RouterConfig, hash_api_key
+from tierwise_router.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from fakes import FakeBedrock, FakeVllm  # noqa: E402
+
+KEY_A, KEY_B = "sk-team-a-test", "sk-team-b-test"
+
+
+def make_config(vllm_urls: list[str], bedrock_url: str | None = None, **over: Any) -> RouterConfig:
+    teams = over.pop("teams", None) or [
+        {"name": "team-a", "api_key_sha256": [hash_api_key(KEY_A)]},
+        {"name": "team-b", "api_key_sha256": [hash_api_key(KEY_B)], "allowed_models": ["auto", "tiny"]},
+    ]
+    models: list[dict] = [{"name": "tiny", "kind": "vllm", "served_model_name": "tiny", "endpoints": vllm_urls,
+                           "adapters": ["billing", "support"], "timeout_s": 20,
+                           "price": {"gpu_hour_usd": "1.80", "tokens_per_s": 1000}}]
+    routing: dict[str, Any] = {"tier1_model": "tiny", "target_tier2_share": 0.3,
+                               "domain_adapters": {"math": "billing", "stem": "support"}, "breaker_failures": 3}
+    if bedrock_url is not None:
+        models.append({"name": "claude", "kind": "bedrock", "model_id": "anthropic.claude-test-v1:0",
+                       "region": "us-east-1", "endpoint_url": bedrock_url, "backoff_base_s": 0.001,
+                       "max_attempts": 3, "price": {"input_usd_per_mtok": "3", "output_usd_per_mtok": "15"}})
+        routing["tier2_model"] = "claude"
+    routing.update(over.pop("routing", {}))
+    return RouterConfig.model_validate({"teams": teams, "models": models, "routing": routing, **over})
+
+
+def boto_session() -> boto3.session.Session:
+    return boto3.session.Session(aws_access_key_id="AKIDTEST", aws_secret_access_key="test", region_name="us-east-1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def fake_vllm() -> AsyncIterator[tuple[FakeVllm, str]]:
+    f = FakeVllm()
+    runner, url = await serve(f.app())
+    yield f, url
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def fake_bedrock() -> AsyncIterator[tuple[FakeBedrock, str]]:
+    f = FakeBedrock()
+    runner, url = await serve(f.app())
+    yield f, url
+    await runner.cleanup()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(env="test", ledger_path=tmp_path / "ledger.jsonl", ledger_fsync="always", scrape_interval_s=0.05)
+
+
+@pytest.fixture
+def client_for() -> Callable[..., Any]:
+    """Build the app and an in-process httpx client bound to it (lifespan runs via the app context)."""
+
+    class _Ctx:
+        def __init__(self, settings: Settings, config: RouterConfig, **kw: Any):
+            self.app = create_app(settings, config=config, boto_session=boto_session(), **kw)
+
+        async def __aenter__(self) -> httpx.AsyncClient:
+            self._lifespan = self.app.router.lifespan_context(self.app)
+            await self._lifespan.__aenter__()
+            self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
+                                            base_url="http://router.test", timeout=30)
+            return self.client
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await self.client.aclose()
+            await self._lifespan.__aexit__(*exc)
+
+    return _Ctx
+
+
+# ------------------------------------------------------------------------------------ real redis
+@pytest.fixture(scope="session")
+def redis_url() -> Any:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (make .make/system)")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="tw-redis-")
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(d, ignore_errors=True)
