@@ -17,7 +17,7 @@ from typing import Any
 
 from .chunking import PARSERS
 
-_ID_RE = re.compile(r"^[A-Za-z0-9._~:/@+=-][A-Za-z0-9._~:/@+= -]{0,1023}$")
+_ID_RE = re.compile(r"^[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]{0,1023}$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _EXTENSION_TYPES = {
     ".txt": "text/plain", ".text": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown",
@@ -80,7 +80,7 @@ def validate(raw: RawDocument, *, max_bytes: int) -> Document:
     if not isinstance(raw.id, str) or not _ID_RE.match(raw.id):
         raise DocumentError(
             "invalid_document_id",
-            "document id must be 1-1024 characters of letters, digits, space and ._~:/@+=- (not starting with a space)",
+            "document id must be 1-1024 printable characters, not starting with whitespace",
         )
     ctype = raw.content_type.split(";")[0].strip().lower()
     if ctype not in PARSERS:
