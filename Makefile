@@ -46,7 +46,11 @@ $(STAMP)/node: package.json package-lock.json | $(STAMP)
 
 # --- system services the end-to-end tests run for real (loopback only) --------------------
 $(STAMP)/system: | $(STAMP)
-	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	  test -d /usr/share/doc/debian-faq || missing="$$missing debian-faq"; \
+	  if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@touch $@
 
 # --- one virtualenv per workload service ----------------------------------------------------

@@ -1,0 +1,72 @@
+"""`NvidiaGpuSoftware`: the NVIDIA GPU operator (device plugin, MIG manager, DCGM exporter) and the
+NVIDIA DRA driver, configured from the environment's pools.
+
+MIG pools get a named MIG layout (`nvidia.com/mig.config=<pool>` on their nodes) that the MIG manager
+applies; their slices are handed out through DRA (`mig.nvidia.com` DeviceClass), so the classic
+device plugin is switched off on those nodes. Time-sliced pools get a device-plugin sharing config
+(`nvidia.com/device-plugin.config=<pool>`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from ..helm_chart import HelmChart, HelmChartProps
+from ..kubernetes import KubernetesObject
+
+GPU_OPERATOR_NS = "gpu-operator"
+MIG_CONFIG_MAP = "tierwise-mig-layouts"
+SHARING_CONFIG_MAP = "tierwise-time-slicing"
+
+
+@dataclass(frozen=True)
+class NvidiaGpuSoftwareProps:
+    #: pool name -> {MIG profile: slices per GPU}
+    mig_layouts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: pool name -> time-sliced replicas per GPU
+    time_slicing: dict[str, int] = field(default_factory=dict)
+    gpu_operator_version: str = "v25.10.1"
+    dra_driver_version: str = "0.4.0"
+
+
+class NvidiaGpuSoftware(Construct):
+    """Creates two ConfigMaps (MIG layouts, time-slicing) and two `helm_release`s (gpu-operator,
+    dra-driver-nvidia-gpu)."""
+
+    def __init__(self, scope: Construct, id: str, *, props: NvidiaGpuSoftwareProps) -> None:
+        super().__init__(scope, id)
+        mig_cfg = {"version": "v1", "mig-configs": {
+            "all-disabled": [{"devices": "all", "mig-enabled": False}],
+            **{pool: [{"devices": "all", "mig-enabled": True, "mig-devices": layout}] for pool, layout in sorted(props.mig_layouts.items())},
+        }}
+        sharing = {pool: json.dumps({"version": "v1", "flags": {"migStrategy": "none"}, "sharing": {"timeSlicing": {
+            "renameByDefault": False, "failRequestsGreaterThanOne": True,
+            "resources": [{"name": "nvidia.com/gpu", "replicas": n}]}}}, sort_keys=True)
+            for pool, n in sorted(props.time_slicing.items())}
+        sharing["default"] = json.dumps({"version": "v1", "flags": {"migStrategy": "none"}}, sort_keys=True)
+        operator = HelmChart(self, "gpu-operator", props=HelmChartProps(
+            release_name="gpu-operator", chart="gpu-operator", repository="https://helm.ngc.nvidia.com/nvidia",
+            version=props.gpu_operator_version, namespace=GPU_OPERATOR_NS,
+            values={
+                "driver": {"enabled": False},  # the EKS-optimized NVIDIA AMI ships the driver
+                "toolkit": {"enabled": True},
+                "mig": {"strategy": "mixed"},
+                "migManager": {"enabled": True, "config": {"name": MIG_CONFIG_MAP, "default": "all-disabled"}},
+                "devicePlugin": {"config": {"name": SHARING_CONFIG_MAP, "default": "default"}},
+                "dcgmExporter": {"enabled": True, "serviceMonitor": {"enabled": False}},
+                "daemonsets": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+            }))
+        for cid, name, data in (("mig-layouts", MIG_CONFIG_MAP, {"config.yaml": json.dumps(mig_cfg, sort_keys=True)}),
+                                ("time-slicing", SHARING_CONFIG_MAP, sharing)):
+            cm = KubernetesObject(self, cid, body={"apiVersion": "v1", "kind": "ConfigMap",
+                                                   "metadata": {"name": name, "namespace": GPU_OPERATOR_NS}, "data": data})
+            cm.manifest.node.add_dependency(operator.release)
+        HelmChart(self, "dra-driver", props=HelmChartProps(
+            release_name="nvidia-dra-driver-gpu", chart="dra-driver-nvidia-gpu", repository="https://helm.ngc.nvidia.com/nvidia",
+            version=props.dra_driver_version, namespace="nvidia-dra-driver-gpu",
+            values={"nvidiaDriverRoot": "/", "gpuResourcesEnabledOverride": True,
+                    "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}},
+                    "kubeletPlugin": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}}))

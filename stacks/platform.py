@@ -1,0 +1,49 @@
+"""platform: the cluster-wide controllers and APIs the model plane builds on — Kueue, LeaderWorkerSet,
+KEDA (pinned Helm charts matching the vendored CRDs), Gateway API and the Inference Extension CRDs."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from tierwise.config import Environment
+from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
+from tierwise.constructs.platform.crd_bundle import CrdBundle, CrdBundleProps
+from tierwise.constructs.platform.team_queue import MIG_RESOURCE
+
+from .base import TierwiseStack
+from .capacity import SYSTEM_PLACEMENT
+from .cluster import ClusterStack
+
+KUEUE_VERSION = "0.19.2"
+LWS_VERSION = "0.10.0"
+KEDA_VERSION = "2.20.2"
+GATEWAY_CRDS = [
+    "gateway-api/gateway.networking.k8s.io_gatewayclasses.yaml",
+    "gateway-api/gateway.networking.k8s.io_gateways.yaml",
+    "gateway-api/gateway.networking.k8s.io_httproutes.yaml",
+    "gateway-api-inference-extension/inference.networking.k8s.io_inferencepools.yaml",
+]
+
+
+class PlatformStack(TierwiseStack):
+    layer = "platform"
+
+    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack) -> None:
+        super().__init__(scope, env)
+        eks = cluster.eks
+        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
+        # Kueue counts MIG slices handed out through DRA as one logical resource (DRA support in Kueue's config).
+        kueue_config = {"resources": {"deviceClassMappings": [{"name": MIG_RESOURCE, "deviceClassNames": ["mig.nvidia.com"]}]},
+                        "integrations": {"frameworks": ["batch/job", "leaderworkerset.x-k8s.io/leaderworkerset", "pod", "deployment"]}}
+        HelmChart(self, "kueue", props=HelmChartProps(
+            release_name="kueue", chart="kueue", repository="oci://registry.k8s.io/kueue/charts", version=KUEUE_VERSION,
+            namespace="kueue-system",
+            values={"controllerManager": {"featureGates": [{"name": "DynamicResourceAllocation", "enabled": True}], **SYSTEM_PLACEMENT},
+                    "managerConfig": {"controllerManagerConfigYaml": kueue_config}}))
+        HelmChart(self, "lws", props=HelmChartProps(
+            release_name="lws", chart="lws", repository="oci://registry.k8s.io/lws/charts", version=LWS_VERSION,
+            namespace="lws-system", values=SYSTEM_PLACEMENT))
+        HelmChart(self, "keda", props=HelmChartProps(
+            release_name="keda", chart="keda", repository="https://kedacore.github.io/charts", version=KEDA_VERSION,
+            namespace="keda", values=SYSTEM_PLACEMENT))
+        CrdBundle(self, "gateway-crds", props=CrdBundleProps(files=GATEWAY_CRDS))

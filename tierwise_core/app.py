@@ -1,0 +1,78 @@
+"""Build every stack of one environment into a cdktn App, and synthesize it atomically.
+
+This is the only place environment config meets stacks (STYLE §5): each stack gets the environment
+and the stacks it references; cdktn turns those references into outputs and remote-state reads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Environment
+
+#: Deploy order. Stack ids are `<env>-<layer>`.
+LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance"]
+TARGET_VERSIONS = {"terraform": ">=1.10.0"}
+
+
+def build_app(env: Environment, outdir: str | None = None):
+    """Create the App with all stacks for `env`. Imports the provider bindings (slow) on first call."""
+    from cdktn import App
+
+    from tierwise.stacks.capacity import CapacityStack
+    from tierwise.stacks.cluster import ClusterStack
+    from tierwise.stacks.governance import GovernanceStack
+    from tierwise.stacks.network import NetworkStack
+    from tierwise.stacks.platform import PlatformStack
+    from tierwise.stacks.tenancy import TenancyStack
+
+    kwargs = {"context": {"targetVersions": TARGET_VERSIONS}, "skip_backend_validation": False}
+    app = App(outdir=outdir, **kwargs) if outdir else App(**kwargs)
+    network = NetworkStack(app, env)
+    cluster = ClusterStack(app, env, network=network)
+    capacity = CapacityStack(app, env, cluster=cluster)
+    platform = PlatformStack(app, env, cluster=cluster)
+    tenancy = TenancyStack(app, env, cluster=cluster, capacity=capacity)
+    tenancy.add_dependency(platform)
+    GovernanceStack(app, env)
+    return app
+
+
+def synth(env: Environment, out: Path) -> None:
+    """Synthesize into a sibling temp dir, then swap it in: a failed synth never touches `out`."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        build_app(env, str(tmp)).synth()
+        (tmp / "tierwise.json").write_text(json.dumps({"environment": env.name, "layers": LAYERS}, indent=2) + "\n")
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@dataclass(frozen=True)
+class StackSummary:
+    name: str
+    resources: int
+    kubernetes_objects: int
+
+
+def summarize(out: Path) -> list[StackSummary]:
+    rows = []
+    for f in sorted((out / "stacks").glob("*/cdk.tf.json")):
+        doc = json.loads(f.read_text())
+        res = doc.get("resource", {})
+        rows.append(StackSummary(f.parent.name, sum(len(v) for v in res.values()), len(res.get("kubernetes_manifest", {}))))
+    return rows

@@ -1,0 +1,112 @@
+"""The `tierwise` command line.
+
+    tierwise synth [--env NAME|PATH] [--out DIR]   synthesize one environment (exit 2: bad config)
+    tierwise envs                                  list environments
+    tierwise policy ...  /  tierwise cost ...      the pull-request gate (see `tierwise policy --help`)
+    tierwise <word> ...                            runs `tierwise-<word>` (workload CLIs: guard, adapters, ...)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from .config import ConfigError, list_environments, load_environment
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="tierwise: agentic-AI platform blueprint on EKS.")
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+
+
+def _err(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+
+
+@app.command()
+def synth(
+    env: str = typer.Option("dev", "--env", "-e", help="Environment name (environments/NAME.yaml) or a path to a YAML file."),
+    out: Path = typer.Option(Path("cdktf.out"), "--out", "-o", help="Output directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
+) -> None:
+    """Synthesize every stack of one environment into OUT/stacks/<stack>/cdk.tf.json."""
+    try:
+        environment = load_environment(env)
+    except ConfigError as e:
+        _err(str(e))
+        raise typer.Exit(EXIT_CONFIG)
+    from .app import summarize, synth as do_synth
+    from .summary import capacity_lines
+
+    try:
+        do_synth(environment, out)
+    except ValueError as e:  # construct-level validation: a bad combination the model let through
+        _err(f"{env}: {e}")
+        raise typer.Exit(EXIT_CONFIG)
+    if quiet:
+        return
+    rows = summarize(out)
+    typer.echo(f"synthesized environment '{environment.name}' into {out}/")
+    typer.echo(f"  {'stack':<22}{'resources':>10}{'k8s objects':>13}")
+    for r in rows:
+        typer.echo(f"  {r.name:<22}{r.resources:>10}{r.kubernetes_objects:>13}")
+    typer.echo(f"  {'total':<22}{sum(r.resources for r in rows):>10}{sum(r.kubernetes_objects for r in rows):>13}")
+    for line in capacity_lines(environment):
+        typer.echo(line)
+
+
+@app.command()
+def envs() -> None:
+    """List the environments in environments/ and whether each one loads."""
+    for path in list_environments():
+        try:
+            e = load_environment(path)
+            typer.echo(f"{path.stem:<12} {e.region:<12} {len(e.availability_zones)} AZs  pools={len(e.gpu_pools)} "
+                       f"models={len(e.models)} teams={len(e.teams)}")
+        except ConfigError as ex:
+            typer.echo(f"{path.stem:<12} INVALID: {str(ex).splitlines()[0]}")
+
+
+@app.command(hidden=True, name="app")
+def cdktn_app() -> None:
+    """Entry point for `cdktn synth|diff|deploy` (cdktf.json). Environment from TIERWISE_ENV (default dev)."""
+    # The one place an environment variable picks the environment: the cdktn CLI passes no arguments.
+    name = os.environ.get("TIERWISE_ENV", "dev")
+    try:
+        environment = load_environment(name)
+    except ConfigError as e:
+        _err(str(e))
+        raise typer.Exit(EXIT_CONFIG)
+    from .app import build_app
+
+    build_app(environment).synth()
+
+
+def _register_optional() -> None:
+    """Sub-command groups that live in their own modules (policy gate, cost)."""
+    try:
+        from tierwise.policies.cli import register
+    except ImportError:
+        return
+    register(app)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    _register_optional()
+    known = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands} | {
+        g.name for g in app.registered_groups if g.name}
+    if argv and not argv[0].startswith("-") and argv[0] not in known:
+        # git-style plugins: `tierwise guard review` -> `tierwise-guard review`
+        exe = f"tierwise-{argv[0]}"
+        here = Path(sys.argv[0]).resolve().parent
+        candidates = [here / exe, *sorted(Path.cwd().glob(f".venv-*/bin/{exe}")), shutil.which(exe)]
+        for c in candidates:
+            if c and Path(c).is_file() and os.access(c, os.X_OK):
+                os.execv(str(c), [str(c), *argv[1:]])
+        _err(f"unknown command {argv[0]!r}; no executable {exe!r} found (is its workload installed?)")
+        sys.exit(EXIT_CONFIG)
+    app(prog_name="tierwise")

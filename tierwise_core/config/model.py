@@ -1,0 +1,395 @@
+"""The typed environment model: one YAML file per environment, validated before anything is built.
+
+Every dev/prod difference is a value here (STYLE §3). Models are frozen and forbid unknown keys, so
+a typo fails at load time with its YAML path. Cross-field rules (a model fits its pool's GPUs, a MIG
+profile exists on that GPU, teams/pools/models reference each other) live in model validators.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .hardware import FAMILIES, WEIGHTS_MEMORY_FRACTION, weights_gib
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="DNS-1123 label")]
+FQDN_RE = re.compile(r"^(\*\.|\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# State backend
+class StateBackend(Strict):
+    """S3 backend for every stack; the key is `<key_prefix>/<env>-<layer>.tfstate`."""
+
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+    key_prefix: str = "tierwise"
+    region: str | None = Field(None, description="Defaults to the environment's region.")
+    #: S3-native state locking (Terraform >= 1.10). Set `dynamodb_table` instead for older runners.
+    use_lockfile: bool = True
+    dynamodb_table: str | None = None
+    kms_key_id: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Network
+class Network(Strict):
+    vpc_cidr: str = "10.40.0.0/16"
+    #: FQDNs the cluster may reach through AWS Network Firewall. `.example.com` allows subdomains.
+    egress_allowlist: list[str] = Field(default_factory=list)
+    flow_log_retention_days: Annotated[int, Field(ge=1, le=3653)] = 90
+    #: Interface endpoints in every private subnet; traffic to AWS APIs never leaves the VPC.
+    interface_endpoints: list[str] = Field(
+        default_factory=lambda: ["bedrock-runtime", "bedrock", "ecr.api", "ecr.dkr", "sts", "logs", "eks", "eks-auth", "sqs"]
+    )
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        net = ipaddress.ip_network(v, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"vpc_cidr must be an IPv4 /16../20 network, got {v!r}")
+        return v
+
+    @field_validator("egress_allowlist")
+    @classmethod
+    def _fqdns(cls, v: list[str]) -> list[str]:
+        for d in v:
+            if not FQDN_RE.match(d):
+                raise ValueError(f"{d!r} is not a domain name (use 'api.example.com' or '.example.com' for subdomains)")
+        if len(set(v)) != len(v):
+            raise ValueError("egress_allowlist has duplicate entries")
+        return v
+
+
+# --------------------------------------------------------------------------------------------
+# Cluster
+class SystemNodeGroup(Strict):
+    instance_types: list[str] = Field(default_factory=lambda: ["m7i.large"])
+    min_size: Annotated[int, Field(ge=1)] = 2
+    max_size: Annotated[int, Field(ge=1)] = 4
+    desired_size: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SystemNodeGroup:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(f"need min_size <= desired_size <= max_size, got {self.min_size}/{self.desired_size}/{self.max_size}")
+        return self
+
+
+class Cluster(Strict):
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.(3[2-9]|[4-9][0-9])$")] = "1.34"
+    endpoint_public_access: bool = False
+    endpoint_public_access_cidrs: list[str] = Field(default_factory=list)
+    #: IAM principals granted cluster-admin through EKS access entries (no aws-auth ConfigMap).
+    admin_principal_arns: list[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")]] = Field(
+        default_factory=list
+    )
+    log_retention_days: Annotated[int, Field(ge=1, le=3653)] = 90
+    system_node_group: SystemNodeGroup = SystemNodeGroup()
+
+    @model_validator(mode="after")
+    def _public(self) -> Cluster:
+        if self.endpoint_public_access and not self.endpoint_public_access_cidrs:
+            raise ValueError("endpoint_public_access needs endpoint_public_access_cidrs (never 0.0.0.0/0 by default)")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# GPU pools
+class FullGpuSharing(Strict):
+    mode: Literal["full"] = "full"
+
+
+class MigSharing(Strict):
+    """MIG slices handed out through the NVIDIA DRA driver. `layout` is the per-GPU partition."""
+
+    mode: Literal["mig"]
+    layout: dict[str, Annotated[int, Field(ge=1, le=7)]]
+
+
+class TimeSliceSharing(Strict):
+    mode: Literal["timeslice"]
+    replicas_per_gpu: Annotated[int, Field(ge=2, le=48)] = 4
+
+
+Sharing = Annotated[Union[FullGpuSharing, MigSharing, TimeSliceSharing], Field(discriminator="mode")]
+
+
+class GpuPool(Strict):
+    name: Name
+    instance_families: Annotated[list[str], Field(min_length=1)]
+    capacity_types: Annotated[list[Literal["spot", "on-demand"]], Field(min_length=1)] = ["on-demand"]
+    #: Hard ceiling on physical GPUs this pool may launch (Karpenter NodePool limit).
+    gpu_limit: Annotated[int, Field(ge=1, le=4096)]
+    #: CPU ceiling; defaults to what `gpu_limit` GPUs of the largest size bring along.
+    cpu_limit: Annotated[int, Field(ge=1)] | None = None
+    sharing: Sharing = FullGpuSharing()
+    #: How long an empty or underused node waits before consolidation may remove it.
+    consolidate_after: Annotated[str, Field(pattern=r"^\d+(s|m|h)$")] = "10m"
+    #: Share of nodes that may be disrupted at once.
+    disruption_budget_nodes: Annotated[str, Field(pattern=r"^(\d+%|\d+)$")] = "10%"
+    disk_gib: Annotated[int, Field(ge=50, le=16384)] = 500
+
+    @field_validator("instance_families")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if f not in FAMILIES:
+                raise ValueError(f"unknown GPU instance family {f!r}; known: {', '.join(sorted(FAMILIES))}")
+        return v
+
+    @model_validator(mode="after")
+    def _sharing_fits_gpu(self) -> GpuPool:
+        gpus = {FAMILIES[f].gpu.name for f in self.instance_families}
+        if isinstance(self.sharing, MigSharing):
+            if len(gpus) != 1:
+                raise ValueError(f"a MIG pool needs one GPU model; families {self.instance_families} mix {sorted(gpus)}")
+            gpu = FAMILIES[self.instance_families[0]].gpu
+            if not gpu.mig_profiles:
+                raise ValueError(f"{gpu.name} has no MIG; use p4d, p4de, p5 or p5e for mode: mig")
+            for p in self.sharing.layout:
+                if p not in gpu.mig_profiles:
+                    raise ValueError(f"MIG profile {p!r} does not exist on {gpu.name}; valid: {', '.join(gpu.mig_profiles)}")
+            used = sum(int(p.split("g.")[0]) * n for p, n in self.sharing.layout.items())
+            if used > gpu.mig_max_slices:
+                raise ValueError(f"MIG layout uses {used} compute slices; {gpu.name} has {gpu.mig_max_slices}")
+        return self
+
+    # -- derived facts -------------------------------------------------------------------------
+    @property
+    def gpu_memory_gib(self) -> int:
+        return min(FAMILIES[f].gpu.memory_gib for f in self.instance_families)
+
+    @property
+    def max_gpus_per_node(self) -> int:
+        return max(FAMILIES[f].max_gpus_per_node for f in self.instance_families)
+
+    @property
+    def effective_cpu_limit(self) -> int:
+        if self.cpu_limit is not None:
+            return self.cpu_limit
+        per_gpu = max(s.vcpus / s.gpus for f in self.instance_families for s in FAMILIES[f].sizes)
+        return int(per_gpu * self.gpu_limit)
+
+    def mig_slice_gib(self, profile: str) -> int:
+        return FAMILIES[self.instance_families[0]].gpu.mig_profiles[profile]
+
+
+# --------------------------------------------------------------------------------------------
+# Model catalog
+class FullGpus(Strict):
+    kind: Literal["full"] = "full"
+    count: Annotated[int, Field(ge=1, le=64)] = 1
+
+
+class MigSlice(Strict):
+    kind: Literal["mig"]
+    profile: str
+
+
+class TimeSlice(Strict):
+    kind: Literal["timeslice"]
+
+
+GpuProfile = Annotated[Union[FullGpus, MigSlice, TimeSlice], Field(discriminator="kind")]
+
+#: Serving tier by size: full GPUs for the large, MIG slices for the medium, time-slicing for the small.
+TIER_BOUNDS_B = {"small": (0.0, 3.0), "medium": (3.0, 34.0), "large": (34.0, 2000.0)}
+TIER_PROFILES = {"small": {"timeslice", "mig"}, "medium": {"mig", "full"}, "large": {"full"}}
+
+
+class LoraAdapter(Strict):
+    name: Name
+    rank: Annotated[int, Field(ge=1, le=512)] = 16
+
+
+class Replicas(Strict):
+    min: Annotated[int, Field(ge=0)] = 1
+    max: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _order(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"replicas.min ({self.min}) is above replicas.max ({self.max})")
+        return self
+
+
+class CatalogModel(Strict):
+    name: Name
+    #: Weights location under the models bucket; the serving stack mounts it read-only.
+    source: str
+    params_b: Annotated[float, Field(gt=0, le=2000)]
+    tier: Literal["small", "medium", "large"]
+    precision: Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
+    pool: Name
+    gpu: GpuProfile = FullGpus()
+    replicas: Replicas = Replicas()
+    max_model_len: Annotated[int, Field(ge=256, le=1_048_576)] = 8192
+    lora_adapters: list[LoraAdapter] = Field(default_factory=list)
+    max_loras: Annotated[int, Field(ge=1, le=64)] = 4
+    max_lora_rank: Annotated[int, Field(ge=1, le=512)] = 16
+    #: Draft model for speculative decoding (`--speculative-config`); none when omitted.
+    speculative_model: str | None = None
+    #: USD per million tokens charged to teams for this self-hosted model (GPU cost amortised).
+    price_per_mtok_usd: Annotated[float, Field(ge=0)] = 0.0
+
+    @model_validator(mode="after")
+    def _tier(self) -> CatalogModel:
+        lo, hi = TIER_BOUNDS_B[self.tier]
+        if not lo <= self.params_b < hi:
+            raise ValueError(f"tier {self.tier!r} covers {lo:g}B to {hi:g}B parameters; {self.params_b:g}B is outside")
+        if self.gpu.kind not in TIER_PROFILES[self.tier]:
+            raise ValueError(f"a {self.tier} model is served with gpu.kind in {sorted(TIER_PROFILES[self.tier])}, not {self.gpu.kind!r}")
+        for a in self.lora_adapters:
+            if a.rank > self.max_lora_rank:
+                raise ValueError(f"adapter {a.name!r} has rank {a.rank} > max_lora_rank {self.max_lora_rank}")
+        return self
+
+    @property
+    def weights_gib(self) -> float:
+        return weights_gib(self.params_b, self.precision)
+
+
+# --------------------------------------------------------------------------------------------
+# Teams, Bedrock
+class BedrockBudget(Strict):
+    model_id: str
+    monthly_input_mtok: Annotated[float, Field(ge=0)] = 0
+    monthly_output_mtok: Annotated[float, Field(ge=0)] = 0
+
+
+class Team(Strict):
+    name: Name
+    cost_center: Annotated[str, Field(min_length=2, max_length=64)]
+    namespaces: Annotated[list[Name], Field(min_length=1)]
+    monthly_budget_usd: Annotated[float, Field(gt=0)]
+    #: Catalog model names and Bedrock model ids this team may call through the router.
+    allowed_models: list[str] = Field(default_factory=list)
+    #: Physical GPUs per pool the team's Kueue ClusterQueue may admit.
+    gpu_quota: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    bedrock: list[BedrockBudget] = Field(default_factory=list)
+    budget_alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
+    tokens_per_day: Annotated[int, Field(ge=0)] = 5_000_000
+
+
+class Guardrail(Strict):
+    enabled: bool = False
+    blocked_message: str = "This request was blocked by the platform's content policy."
+    pii_entities_to_anonymize: list[str] = Field(default_factory=lambda: ["EMAIL", "PHONE", "US_SOCIAL_SECURITY_NUMBER"])
+
+
+class Bedrock(Strict):
+    #: Foundation-model ids (or inference-profile ids) the platform may invoke.
+    allowed_model_ids: list[Annotated[str, Field(pattern=r"^[a-z0-9.-]+\.[a-zA-Z0-9.:-]+$")]] = Field(default_factory=list)
+    invocation_logging: bool = True
+    log_retention_days: Annotated[int, Field(ge=1, le=3653)] = 365
+    guardrail: Guardrail = Guardrail()
+
+
+# --------------------------------------------------------------------------------------------
+class Environment(Strict):
+    name: Name
+    account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    availability_zones: Annotated[list[str], Field(min_length=2, max_length=6)]
+    state: StateBackend
+    network: Network = Network()
+    cluster: Cluster = Cluster()
+    gpu_pools: Annotated[list[GpuPool], Field(min_length=1)]
+    models: list[CatalogModel] = Field(default_factory=list)
+    teams: Annotated[list[Team], Field(min_length=1)]
+    bedrock: Bedrock = Bedrock()
+    tags: dict[str, str] = Field(default_factory=dict)
+    #: Keep stateful resources (KMS keys, buckets, log groups) on `terraform destroy`.
+    protect_stateful: bool = True
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> Environment:
+        for az in self.availability_zones:
+            if not az.startswith(self.region):
+                raise ValueError(f"availability zone {az!r} is not in region {self.region!r}")
+        _unique("gpu_pools", [p.name for p in self.gpu_pools])
+        _unique("models", [m.name for m in self.models])
+        _unique("teams", [t.name for t in self.teams])
+        _unique("team namespaces", [ns for t in self.teams for ns in t.namespaces])
+        pools = {p.name: p for p in self.gpu_pools}
+        for i, m in enumerate(self.models):
+            where = f"models[{i}] ({m.name})"
+            pool = pools.get(m.pool)
+            if pool is None:
+                raise ValueError(f"{where}: pool {m.pool!r} is not in gpu_pools ({', '.join(pools)})")
+            _check_fit(where, m, pool)
+        model_names = {m.name for m in self.models}
+        bedrock_ids = set(self.bedrock.allowed_model_ids)
+        for i, t in enumerate(self.teams):
+            where = f"teams[{i}] ({t.name})"
+            for name in t.allowed_models:
+                if name not in model_names and name not in bedrock_ids:
+                    raise ValueError(f"{where}: allowed model {name!r} is neither in models nor in bedrock.allowed_model_ids")
+            for b in t.bedrock:
+                if b.model_id not in bedrock_ids:
+                    raise ValueError(f"{where}: bedrock budget for {b.model_id!r}, which is not in bedrock.allowed_model_ids")
+            for pool_name, gpus in t.gpu_quota.items():
+                pool = pools.get(pool_name)
+                if pool is None:
+                    raise ValueError(f"{where}: gpu_quota names pool {pool_name!r}, which is not in gpu_pools")
+                if gpus > pool.gpu_limit:
+                    raise ValueError(f"{where}: gpu_quota[{pool_name}] = {gpus} exceeds the pool's gpu_limit {pool.gpu_limit}")
+        for p in self.gpu_pools:
+            total = sum(t.gpu_quota.get(p.name, 0) for t in self.teams)
+            if total > p.gpu_limit:
+                raise ValueError(f"gpu_pools ({p.name}): teams' gpu_quota add up to {total} GPUs, above gpu_limit {p.gpu_limit}")
+        return self
+
+    # -- slices handed to stacks ----------------------------------------------------------------
+    def pool(self, name: str) -> GpuPool:
+        return next(p for p in self.gpu_pools if p.name == name)
+
+    @property
+    def all_namespaces(self) -> list[str]:
+        return [ns for t in self.teams for ns in t.namespaces]
+
+
+def _unique(what: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what}: name {n!r} appears twice")
+        seen.add(n)
+
+
+def _check_fit(where: str, m: CatalogModel, pool: GpuPool) -> None:
+    need = m.weights_gib
+    mode = pool.sharing.mode
+    if m.gpu.kind != mode:
+        raise ValueError(f"{where}: gpu.kind {m.gpu.kind!r} does not match pool {pool.name!r}, which shares GPUs as {mode!r}")
+    if isinstance(m.gpu, FullGpus):
+        have = pool.gpu_memory_gib * m.gpu.count
+        detail = f"{m.gpu.count} x {pool.gpu_memory_gib} GiB"
+        if m.gpu.count > pool.gpu_limit:
+            raise ValueError(f"{where}: needs {m.gpu.count} GPUs, pool {pool.name!r} allows {pool.gpu_limit}")
+    elif isinstance(m.gpu, MigSlice):
+        assert isinstance(pool.sharing, MigSharing)
+        if m.gpu.profile not in pool.sharing.layout:
+            raise ValueError(
+                f"{where}: MIG profile {m.gpu.profile!r} is not in pool {pool.name!r}'s layout ({', '.join(pool.sharing.layout)})"
+            )
+        have = pool.mig_slice_gib(m.gpu.profile)
+        detail = f"one {m.gpu.profile} slice = {have} GiB"
+    else:
+        assert isinstance(pool.sharing, TimeSliceSharing)
+        have = pool.gpu_memory_gib / pool.sharing.replicas_per_gpu
+        detail = f"{pool.gpu_memory_gib} GiB / {pool.sharing.replicas_per_gpu} time-sliced replicas"
+    budget = have * WEIGHTS_MEMORY_FRACTION
+    if need > budget:
+        raise ValueError(
+            f"{where}: {m.params_b:g}B parameters at {m.precision} need {need:.1f} GiB of weights, but {detail} leaves "
+            f"{budget:.1f} GiB for weights ({WEIGHTS_MEMORY_FRACTION:.0%}); use a bigger GPU profile or a lower precision"
+        )
