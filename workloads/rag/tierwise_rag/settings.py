@@ -1,0 +1,78 @@
+"""Service settings: env prefix ``TIERWISE_RAG_``; nested values as JSON (e.g. ``TIERWISE_RAG_TEAMS``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .access import TeamGrant
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "dev", "test", "password"}
+
+
+class Team(TeamGrant):
+    api_key: SecretStr = Field(description="bearer token that identifies this team")
+
+
+class S3Source(BaseModel):
+    """An S3 prefix whose object events (delivered through SQS) feed a fluid collection."""
+
+    model_config = ConfigDict(extra="forbid")
+    bucket: str
+    prefix: str = ""
+    collection: str
+    team: str = Field(description="the team whose grants the ingestion runs under (needs write)")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERWISE_RAG_", env_nested_delimiter="__", extra="forbid")
+
+    env: Literal["dev", "staging", "prod"] = "dev"
+    service_name: str = "rag"
+    # storage: local mode (path or in-memory) unless a URL is given
+    qdrant_url: str | None = Field(None, description="Qdrant server URL, e.g. http://qdrant.rag.svc:6333; unset = local mode")
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path | None = Field(None, description="local-mode directory; unset with no URL = in-memory")
+    qdrant_timeout_seconds: float = 10.0
+    qdrant_prefix: str = Field("tw", pattern=r"^[a-z0-9]{1,16}$")
+    # embedding and chunking
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    embed_threads: int = Field(1, ge=1, le=64, description="torch intra-op threads; 1 keeps query latency steady on a busy node")
+    chunk_max_tokens: int = Field(200, ge=16, le=256)
+    chunk_overlap_tokens: int = Field(32, ge=0)
+    max_document_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_chunks_per_document: int = Field(2000, ge=1)
+    max_batch_documents: int = Field(256, ge=1)
+    # retrieval
+    rerank_alpha: float = Field(0.5, ge=0.0, le=1.0)
+    rerank_depth: int = Field(30, ge=1, le=200)
+    # access
+    teams: dict[str, Team] = Field(default_factory=dict)
+    # fluid sources
+    watch_dir: Path | None = Field(None, description="local folder mirrored into watch_collection")
+    watch_collection: str | None = None
+    watch_team: str | None = None
+    sqs_queue_url: str | None = None
+    sqs_region: str | None = None
+    s3_sources: list[S3Source] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.env != "dev":
+            for name, team in self.teams.items():
+                key = team.api_key.get_secret_value()
+                if key.lower() in _PLACEHOLDERS or len(key) < 16:
+                    raise ValueError(f"team {name!r} has a placeholder or short api_key (min 16 chars outside env=dev)")
+            if self.embedder != "minilm":
+                raise ValueError("embedder 'hashing' is for dev and tests only")
+        keys = [t.api_key.get_secret_value() for t in self.teams.values()]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two teams share an api_key")
+        if self.watch_dir and not (self.watch_collection and self.watch_team):
+            raise ValueError("watch_dir needs watch_collection and watch_team")
+        if self.chunk_overlap_tokens * 2 >= self.chunk_max_tokens:
+            raise ValueError("chunk_overlap_tokens must be less than half of chunk_max_tokens")
+        return self
