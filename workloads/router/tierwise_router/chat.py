@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -102,7 +101,7 @@ def resolve(st: RouterState, team: Team, req: dict, text: str) -> Route:
 async def chat_completions(request: Request) -> Response:
     st: RouterState = request.app.state.router
     t0 = time.perf_counter()
-    rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+    rid = request.headers.get("x-request-id") or "%016x" % st.ids.getrandbits(64)  # uuid4: ~120 µs (urandom) here
     try:
         return await _handle(st, request, rid, t0)
     except Reply as r:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,3 +43,4 @@ class RouterState:
     ledger: Ledger | None
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     tasks: list[asyncio.Task] = field(default_factory=list)
+    ids: random.Random = field(default_factory=lambda: random.Random())  # seeded from urandom once
