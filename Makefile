@@ -30,7 +30,7 @@ $(STAMP):
 # --- main environment: CDK Terrain, providers, policy engine -------------------------------
 $(STAMP)/venv: pyproject.toml setup.py | $(STAMP)
 	@test -x .venv/bin/python || $(PYTHON) -m venv .venv
-	.venv/bin/pip install -q --upgrade pip setuptools wheel
+	.venv/bin/pip install -q --upgrade pip  # not wheel: 0.46+ needs packaging>=24, checkov pins 23.x
 	.venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=strict
 	@touch $@
 

@@ -6,7 +6,7 @@ importable `constructs` package would shadow the jsii `constructs` library that 
 setuptools' declarative config cannot map several roots *and* discover sub-packages, so we walk them.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {
     "tierwise": "tierwise_core",
@@ -20,12 +20,12 @@ package_dir: dict[str, str] = {}
 for name, folder in ROOTS.items():
     package_dir[name] = folder
     packages.append(name)
-    for sub in find_packages(where=folder):
+    for sub in find_namespace_packages(where=folder, exclude=["*__pycache__*"]):
         packages.append(f"{name}.{sub}")
 
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={name: ["*.yaml", "*.json", "*.md", "**/*.yaml", "**/*.json"] for name in packages},
+    package_data={name: ["*.yaml", "*.json", "*.md", "*.txt", "NOTICE"] for name in packages},
     include_package_data=True,
 )

@@ -56,8 +56,7 @@ class TenancyStack(TierwiseStack):
         for pool in env.gpu_pools:
             scope_ = Construct(pools, pool.name)
             GpuNodeClass(scope_, "node-class", props=GpuNodeClassProps(
-                name=pool.name, cluster_name=eks.cluster_name, node_role_name=capacity.karpenter.node_role_name,
-                cluster_security_group_id=eks.cluster.vpc_config.cluster_security_group_id, disk_gib=pool.disk_gib))
+                name=pool.name, cluster_name=eks.cluster_name, node_role_name=capacity.karpenter.node_role_name, disk_gib=pool.disk_gib))
             extra: dict[str, str] = {}
             if isinstance(pool.sharing, MigSharing):
                 extra = {"nvidia.com/mig.config": pool.name, "nvidia.com/gpu.deploy.device-plugin": "false"}

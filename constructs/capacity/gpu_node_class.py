@@ -14,7 +14,6 @@ class GpuNodeClassProps:
     name: str
     cluster_name: str
     node_role_name: str
-    cluster_security_group_id: str
     disk_gib: int = 500
     #: Karpenter AMI alias; AL2023 resolves to its NVIDIA variant on GPU instance types.
     ami_alias: str = "al2023@latest"
@@ -33,7 +32,8 @@ class GpuNodeClass(KubernetesObject):
                 "role": props.node_role_name,
                 "amiSelectorTerms": [{"alias": props.ami_alias}],
                 "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": props.cluster_name}}],
-                "securityGroupSelectorTerms": [{"id": props.cluster_security_group_id}],
+                # EKS tags the cluster security group it creates with aws:eks:cluster-name.
+                "securityGroupSelectorTerms": [{"tags": {"aws:eks:cluster-name": props.cluster_name}}],
                 "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
                                     "httpPutResponseHopLimit": 1, "httpTokens": "required"},
                 "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {
