@@ -1,0 +1,59 @@
+"""``tierwise-rag`` (also ``tierwise rag ...``): serve, ingest a folder, query, in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="tierwise RAG: hybrid retrieval over anchored and fluid knowledge", no_args_is_help=True)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the HTTP API (settings from TIERWISE_RAG_* env vars)."""
+    import uvicorn
+
+    uvicorn.run("tierwise_rag.app:create_app", factory=True, host=host, port=port, access_log=False)
+
+
+@app.command()
+def ingest(
+    folder: Path, collection: str,
+    kind: Annotated[str, typer.Option(help="anchored or fluid (created if missing)")] = "anchored",
+    promote: bool = True, team: str = "cli",
+) -> None:
+    """Ingest every .md/.txt/.html file of FOLDER into COLLECTION (local store, TIERWISE_RAG_QDRANT_PATH)."""
+    from .access import TeamGrant
+    from .app import build_kb
+    from .documents import RawDocument, content_type_for_path
+    from .engine import NotFound
+    from .settings import Settings, Team
+
+    settings = Settings(teams={team: Team(api_key="cli-local-only-key", admin=["*"])}) if not Settings().teams else Settings()
+    kb = build_kb(settings)
+    try:
+        kb.get_collection(team, collection)
+    except NotFound:
+        kb.create_collection(team, collection, kind)  # type: ignore[arg-type]
+    raws = [RawDocument(p.relative_to(folder).as_posix(), p.read_bytes(), ct) for p in sorted(folder.rglob("*"))
+            if p.is_file() and (ct := content_type_for_path(p.name))]
+    info = kb.get_collection(team, collection)
+    rep = kb.ingest(team, collection, raws, promote=promote and info.kind == "anchored")
+    typer.echo(json.dumps({"version": rep.version, "counts": rep.counts,
+                           "errors": [{"id": r.id, **(r.error or {})} for r in rep.results if r.error]}, indent=1))
+    _ = TeamGrant
+
+
+@app.command()
+def query(collection: str, text: str, top_k: int = 5, mode: str = "hybrid", team: str = "cli") -> None:
+    """Query COLLECTION in the local store."""
+    from .app import build_kb
+    from .settings import Settings, Team
+
+    settings = Settings(teams={team: Team(api_key="cli-local-only-key", admin=["*"])}) if not Settings().teams else Settings()
+    res = build_kb(settings).retrieve(team, [collection], text, top_k=top_k, mode=mode)  # type: ignore[arg-type]
+    for h in res.hits:
+        typer.echo(f"{h.score:.4f}  {h.doc_id}#{h.chunk_index}  {' > '.join(h.headings)}  {h.text[:100]!r}")
