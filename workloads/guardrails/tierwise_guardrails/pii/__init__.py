@@ -1,0 +1,1 @@
+"""PII/PHI detection and redaction (pattern recognizers + validators + spaCy NER)."""
