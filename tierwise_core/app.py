@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import Environment
 
 #: Deploy order. Stack ids are `<env>-<layer>`.
-LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance"]
+LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving"]
 TARGET_VERSIONS = {"terraform": ">=1.10.0"}
 
 
@@ -28,6 +28,7 @@ def build_app(env: Environment, outdir: str | None = None):
     from tierwise.stacks.governance import GovernanceStack
     from tierwise.stacks.network import NetworkStack
     from tierwise.stacks.platform import PlatformStack
+    from tierwise.stacks.serving import ServingStack
     from tierwise.stacks.tenancy import TenancyStack
 
     kwargs = {"context": {"targetVersions": TARGET_VERSIONS}, "skip_backend_validation": False}
@@ -39,6 +40,8 @@ def build_app(env: Environment, outdir: str | None = None):
     tenancy = TenancyStack(app, env, cluster=cluster, capacity=capacity)
     tenancy.add_dependency(platform)
     GovernanceStack(app, env)
+    serving = ServingStack(app, env, network=network, cluster=cluster)
+    serving.add_dependency(tenancy)
     return app
 
 

@@ -294,6 +294,74 @@ class Bedrock(Strict):
 
 
 # --------------------------------------------------------------------------------------------
+# Serving (model plane services)
+Image = Annotated[str, Field(pattern=r"^[a-z0-9.-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$",
+                             description="registry/repository:tag, optionally pinned @sha256 digest")]
+
+
+class ServiceScaling(Strict):
+    """Replica bounds (HPA) and per-pod resources of one platform service (router, RAG, guardrails)."""
+
+    replicas: Replicas = Replicas(min=2, max=6)
+    cpu: Annotated[str, Field(pattern=r"^\d+(m)?$")] = "500m"
+    memory_mib: Annotated[int, Field(ge=64, le=262144)] = 1024
+    #: HPA target for average CPU utilisation, percent of the request.
+    target_cpu_percent: Annotated[int, Field(ge=10, le=100)] = 70
+
+
+class BedrockPrice(Strict):
+    input_usd_per_mtok: Annotated[float, Field(ge=0)]
+    output_usd_per_mtok: Annotated[float, Field(ge=0)]
+
+
+class Serving(Strict):
+    """The serving stack: vLLM per catalog model, router/RAG/guardrails, their data stores."""
+
+    #: Scale-to-zero (a model's `replicas.min: 0`) is allowed only where this is on (dev).
+    allow_scale_to_zero: bool = False
+    #: Pinned vLLM OpenAI-compatible server image.
+    vllm_image: Image = "vllm/vllm-openai:v0.11.0"
+    #: Tag of the router/RAG/guardrails images in this stack's ECR repositories (immutable tags).
+    service_image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")] = "0.1.0"
+    #: KEDA target: waiting requests per replica (`vllm:num_requests_waiting`) before it scales out.
+    queue_target_waiting: Annotated[int, Field(ge=1, le=1000)] = 4
+    #: Router front-door queue depth per replica before KEDA adds router replicas.
+    router_queue_target: Annotated[int, Field(ge=1, le=10000)] = 32
+    #: How long an idle model keeps its last replica before scaling to its minimum.
+    scale_down_cooldown_s: Annotated[int, Field(ge=30, le=86400)] = 900
+    #: Prometheus that scrapes vLLM and the router (KEDA's Prometheus trigger queries it).
+    prometheus_url: Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/.*)?$")] = (
+        "http://prometheus-operated.monitoring.svc:9090")
+    #: Namespace whose pods scrape metrics (label `kubernetes.io/metadata.name`).
+    monitoring_namespace: Name = "monitoring"
+    #: Time given to a model server to load weights before the startup probe gives up.
+    model_load_timeout_s: Annotated[int, Field(ge=60, le=7200)] = 1800
+    #: Router tier-1 (self-hosted) and tier-2 (Bedrock) defaults; first catalog model / Bedrock id when omitted.
+    router_tier1_model: str | None = None
+    router_tier2_model: str | None = None
+    target_tier2_share: Annotated[float, Field(ge=0, le=1)] = 0.3
+    #: Bedrock on-demand prices charged to teams by the router, per allowed model id.
+    bedrock_prices: dict[str, BedrockPrice] = Field(default_factory=dict)
+    #: Kubernetes Secrets created at deploy time (never in YAML): router API-key hashes per team
+    #: (`api-keys.yaml`: {team: [sha256, ...]}), the router's Valkey URL (`redis-url`) and RAG teams (`teams.json`).
+    router_api_keys_secret: Name = "tierwise-router-api-keys"
+    router_redis_secret: Name = "tierwise-router-redis"
+    rag_teams_secret: Name = "tierwise-rag-teams"
+    router: ServiceScaling = ServiceScaling()
+    rag: ServiceScaling = ServiceScaling()
+    guardrails: ServiceScaling = ServiceScaling()
+    valkey_node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")] = "cache.t4g.small"
+    valkey_replicas: Annotated[int, Field(ge=0, le=5)] = 1
+    qdrant_replicas: Annotated[int, Field(ge=1, le=9)] = 1
+    qdrant_storage_gib: Annotated[int, Field(ge=1, le=16384)] = 50
+    #: Object-lock retention (compliance mode) of the audit bucket.
+    audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    #: Noncurrent object versions (adapters, anchored knowledge) are expired after this many days.
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    escalation_retention_days: Annotated[int, Field(ge=1, le=14)] = 4
+    escalation_max_receives: Annotated[int, Field(ge=1, le=1000)] = 5
+
+# --------------------------------------------------------------------------------------------
 class Environment(Strict):
     name: Name
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -306,6 +374,7 @@ class Environment(Strict):
     models: list[CatalogModel] = Field(default_factory=list)
     teams: Annotated[list[Team], Field(min_length=1)]
     bedrock: Bedrock = Bedrock()
+    serving: Serving = Serving()
     tags: dict[str, str] = Field(default_factory=dict)
     #: Keep stateful resources (KMS keys, buckets, log groups) on `terraform destroy`.
     protect_stateful: bool = True
@@ -346,6 +415,7 @@ class Environment(Strict):
             total = sum(t.gpu_quota.get(p.name, 0) for t in self.teams)
             if total > p.gpu_limit:
                 raise ValueError(f"gpu_pools ({p.name}): teams' gpu_quota add up to {total} GPUs, above gpu_limit {p.gpu_limit}")
+        _check_serving(self)
         return self
 
     # -- slices handed to stacks ----------------------------------------------------------------
@@ -393,3 +463,26 @@ def _check_fit(where: str, m: CatalogModel, pool: GpuPool) -> None:
             f"{where}: {m.params_b:g}B parameters at {m.precision} need {need:.1f} GiB of weights, but {detail} leaves "
             f"{budget:.1f} GiB for weights ({WEIGHTS_MEMORY_FRACTION:.0%}); use a bigger GPU profile or a lower precision"
         )
+
+
+def _check_serving(env: Environment) -> None:
+    sv = env.serving
+    if not sv.allow_scale_to_zero:
+        for i, m in enumerate(env.models):
+            if m.replicas.min == 0:
+                raise ValueError(f"models[{i}] ({m.name}): replicas.min 0 (scale to zero) needs serving.allow_scale_to_zero: true")
+    for svc in ("router", "rag", "guardrails"):
+        if getattr(sv, svc).replicas.min < 1:
+            raise ValueError(f"serving.{svc}.replicas.min must be >= 1: the platform services never scale to zero")
+    names = {m.name for m in env.models}
+    if sv.router_tier1_model is not None and sv.router_tier1_model not in names:
+        raise ValueError(f"serving.router_tier1_model {sv.router_tier1_model!r} is not in models ({', '.join(sorted(names))})")
+    bedrock_ids = set(env.bedrock.allowed_model_ids)
+    if sv.router_tier2_model is not None and sv.router_tier2_model not in bedrock_ids:
+        raise ValueError(f"serving.router_tier2_model {sv.router_tier2_model!r} is not in bedrock.allowed_model_ids")
+    for model_id in sv.bedrock_prices:
+        if model_id not in bedrock_ids:
+            raise ValueError(f"serving.bedrock_prices: {model_id!r} is not in bedrock.allowed_model_ids")
+    if env.models:
+        for model_id in sorted(bedrock_ids - set(sv.bedrock_prices)):
+            raise ValueError(f"serving.bedrock_prices: no price for {model_id!r} (the router charges teams for every model)")

@@ -1,0 +1,106 @@
+"""`DataBucket`: one private, KMS-encrypted S3 bucket with grants scoped to key prefixes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from constructs import Construct
+from cdktn_provider_aws.s3_bucket import S3Bucket
+from cdktn_provider_aws.s3_bucket_lifecycle_configuration import S3BucketLifecycleConfiguration
+from cdktn_provider_aws.s3_bucket_object_lock_configuration import S3BucketObjectLockConfigurationA
+from cdktn_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
+from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktn_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktn_provider_aws.s3_bucket_server_side_encryption_configuration import S3BucketServerSideEncryptionConfigurationA
+from cdktn_provider_aws.s3_bucket_versioning import S3BucketVersioningA
+
+from ..iam import Statement
+from ..jsii_structs import struct_list
+
+
+class IKmsKey(Protocol):
+    @property
+    def key_arn(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class DataBucketProps:
+    name: str
+    #: Keep every object version (adapters, anchored knowledge, audit). Off: one version per key.
+    enable_versioning: bool = False
+    #: Object Lock in COMPLIANCE mode with this default retention (implies versioning). Off when omitted.
+    object_lock_days: int | None = None
+    #: Expire noncurrent versions after this many days; kept forever when omitted.
+    noncurrent_version_days: int | None = None
+    #: Keep the bucket on `terraform destroy` (and refuse to empty it).
+    protect: bool = True
+
+
+class DataBucket(Construct):
+    """Creates `aws_s3_bucket`, `aws_s3_bucket_public_access_block` (all blocked),
+    `aws_s3_bucket_ownership_controls` (BucketOwnerEnforced), `aws_s3_bucket_server_side_encryption_configuration`
+    (SSE-KMS with bucket keys), `aws_s3_bucket_policy` (deny non-TLS), and when configured
+    `aws_s3_bucket_versioning`, `aws_s3_bucket_object_lock_configuration` and `aws_s3_bucket_lifecycle_configuration`."""
+
+    def __init__(self, scope: Construct, id: str, *, key: IKmsKey, props: DataBucketProps) -> None:
+        super().__init__(scope, id)
+        p = props
+        if p.object_lock_days is not None and p.object_lock_days < 1:
+            raise ValueError(f"DataBucket {p.name}: object_lock_days must be >= 1, got {p.object_lock_days}")
+        if p.noncurrent_version_days is not None and not (p.enable_versioning or p.object_lock_days):
+            raise ValueError(f"DataBucket {p.name}: noncurrent_version_days needs versioning")
+        self._key = key
+        self.bucket = S3Bucket(self, "bucket", bucket=p.name, object_lock_enabled=p.object_lock_days is not None,
+                               force_destroy=not p.protect, lifecycle={"prevent_destroy": p.protect})
+        S3BucketPublicAccessBlock(self, "public-access-block", bucket=self.bucket.id, block_public_acls=True,
+                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+        S3BucketOwnershipControls(self, "ownership", bucket=self.bucket.id, rule={"object_ownership": "BucketOwnerEnforced"})
+        S3BucketServerSideEncryptionConfigurationA(self, "encryption", bucket=self.bucket.id, rule=struct_list([{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.key_arn},
+            "bucket_key_enabled": True}]))
+        S3BucketPolicy(self, "policy", bucket=self.bucket.id, policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [self.bucket.arn, f"{self.bucket.arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]},
+            sort_keys=True))
+        versioned = p.enable_versioning or p.object_lock_days is not None
+        if versioned:
+            S3BucketVersioningA(self, "versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"})
+        if p.object_lock_days is not None:
+            S3BucketObjectLockConfigurationA(self, "object-lock", bucket=self.bucket.id, rule={
+                "default_retention": {"mode": "COMPLIANCE", "days": p.object_lock_days}})
+        if p.noncurrent_version_days is not None:
+            S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=struct_list([{
+                "id": "expire-noncurrent", "status": "Enabled", "filter": [{"prefix": ""}],
+                "noncurrent_version_expiration": [{"noncurrent_days": p.noncurrent_version_days}],
+                "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}]}]))
+
+    # -- grants: least-privilege statements for a WorkloadIdentity -------------------------------
+    def grant_read(self, prefixes: list[str], *, sid: str, versions: bool = False) -> list[Statement]:
+        """Read (and list) only the objects under `prefixes` (no trailing slash), and decrypt them.
+        `sid` prefixes the statement ids, which must be unique within one policy."""
+        if not prefixes:
+            raise ValueError("grant_read needs at least one prefix (a whole-bucket read is never granted)")
+        get = ["s3:GetObject"] + (["s3:GetObjectVersion"] if versions else [])
+        return [
+            Statement(get, [f"{self.bucket_arn}/{p}/*" for p in sorted(prefixes)], sid=f"{sid}Read"),
+            Statement(["s3:ListBucket"], [self.bucket_arn], sid=f"{sid}List",
+                      conditions={"StringLike": {"s3:prefix": sorted([f"{p}/*" for p in prefixes] + [f"{p}/" for p in prefixes])}}),
+            Statement(["kms:Decrypt"], [self._key.key_arn], sid=f"{sid}Decrypt"),
+        ]
+
+    def grant_write(self, prefix: str, *, sid: str) -> list[Statement]:
+        """Put new objects under `prefix` (no delete, no overwrite protection bypass), encrypting with the bucket key."""
+        return [
+            Statement(["s3:PutObject"], [f"{self.bucket_arn}/{prefix}/*"], sid=f"{sid}Write"),
+            Statement(["kms:GenerateDataKey"], [self._key.key_arn], sid=f"{sid}Encrypt"),
+        ]
+
+    @property
+    def bucket_name(self) -> str:
+        return self.bucket.bucket
+
+    @property
+    def bucket_arn(self) -> str:
+        return self.bucket.arn

@@ -1,0 +1,69 @@
+"""The router's configuration file, rendered from the environment (one source of truth).
+
+Shape: `workloads/router/tierwise_router/config.py` RouterConfig, except that teams carry no
+`api_key_sha256`: key hashes live in a Kubernetes Secret (`api-keys.yaml`: {team: [sha256, ...]})
+that the router pod's init container merges in (`MERGE_SCRIPT`), then checks with `check-config`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tierwise.config.model import Bedrock, CatalogModel, Serving, Team
+
+BASE_FILE = "router.base.json"
+KEYS_FILE = "api-keys.yaml"
+
+#: Init-container script: base config + key hashes from the Secret → the file the router reads.
+MERGE_SCRIPT = (
+    "import json, sys, yaml\n"
+    "base = json.load(open(sys.argv[1]))\n"
+    "keys = yaml.safe_load(open(sys.argv[2])) or {}\n"
+    "missing = [t['name'] for t in base['teams'] if not keys.get(t['name'])]\n"
+    "if missing: sys.exit('no API key hashes for teams: ' + ', '.join(missing))\n"
+    "for t in base['teams']: t['api_key_sha256'] = list(keys[t['name']])\n"
+    "json.dump(base, open(sys.argv[3], 'w'), sort_keys=True)\n"
+)
+
+
+def _usd(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedrock: Bedrock, serving: Serving, region: str,
+                         model_urls: dict[str, str], rag_url: str, guardrails_url: str | None) -> dict[str, Any]:
+    if not models:
+        raise ValueError("the router needs at least one catalog model (tier 1)")
+    out_models: list[dict[str, Any]] = []
+    for m in models:
+        out_models.append({"name": m.name, "tier": 1, "kind": "vllm", "served_model_name": m.name,
+                           "endpoints": [model_urls[m.name]], "adapters": [a.name for a in m.lora_adapters],
+                           "price": {"input_usd_per_mtok": _usd(m.price_per_mtok_usd),
+                                     "output_usd_per_mtok": _usd(m.price_per_mtok_usd)}})
+    for model_id in bedrock.allowed_model_ids:
+        price = serving.bedrock_prices[model_id]
+        out_models.append({"name": model_id, "tier": 2, "kind": "bedrock", "model_id": model_id, "region": region,
+                           "price": {"input_usd_per_mtok": _usd(price.input_usd_per_mtok),
+                                     "output_usd_per_mtok": _usd(price.output_usd_per_mtok)}})
+    tier1 = serving.router_tier1_model or models[0].name
+    tier2 = serving.router_tier2_model or (bedrock.allowed_model_ids[0] if bedrock.allowed_model_ids else None)
+    routing: dict[str, Any] = {"tier1_model": tier1, "target_tier2_share": serving.target_tier2_share,
+                               "saturation_waiting": serving.queue_target_waiting * 4}
+    if tier2:
+        routing["tier2_model"] = tier2
+    hooks: dict[str, Any] = {"rag_url": rag_url, "fail_open": False}
+    if guardrails_url:
+        hooks["guardrails_url"] = guardrails_url
+    return {
+        "version": 1,
+        "teams": [{"name": t.name, "budgets": {"tokens_per_day": t.tokens_per_day, "usd_per_month": _usd(t.monthly_budget_usd)},
+                   "allowed_models": sorted(t.allowed_models)} for t in teams],
+        "models": out_models,
+        "routing": routing,
+        "hooks": hooks,
+    }
+
+
+def render_router_base_file(**kwargs: Any) -> str:
+    return json.dumps(render_router_config(**kwargs), indent=2, sort_keys=True) + "\n"

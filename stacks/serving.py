@@ -1,0 +1,244 @@
+"""serving: the model plane and the services in front of it, generated from the model catalog and teams.
+
+Per catalog model: a vLLM server (Deployment, or LeaderWorkerSet across nodes) with its read-only S3
+identity, a KEDA ScaledObject on queue length, and an InferencePool + HTTPRoute. In front: router, RAG
+and guardrails (ECR repositories, ConfigMaps from the environment, one Pod Identity role each), Qdrant
+(upstream Helm chart), the data they use (S3 buckets, escalation queue + DLQ, Valkey for budgets) and the
+NetworkPolicies that allow exactly the flows between them. Deployed after `tenancy` (namespace, MIG
+claim templates) and `platform` (KEDA, LWS, Gateway API CRDs).
+"""
+
+from __future__ import annotations
+
+import json
+
+from constructs import Construct
+
+from tierwise.config import Environment
+from tierwise.config.model import CatalogModel, FullGpus, MigSlice
+from tierwise.constructs.capacity.mig_claim_template import claim_template_name
+from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
+from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
+from tierwise.constructs.serving.budget_cache import PORT as VALKEY_PORT
+from tierwise.constructs.serving.budget_cache import ValkeyCache, ValkeyCacheProps
+from tierwise.constructs.serving.data_bucket import DataBucket, DataBucketProps
+from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
+from tierwise.constructs.serving.escalation_queue import EscalationQueue, EscalationQueueProps
+from tierwise.constructs.serving.inference_route import InferenceRoute, InferenceRouteProps
+from tierwise.constructs.serving.network_policy import (
+    NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
+from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
+from tierwise.constructs.serving.pod_defaults import POD_IDENTITY_AGENT_CIDR, selector
+from tierwise.constructs.serving.queue_scaled_object import PrometheusQueue, QueueScaledObject, QueueScaledObjectProps
+from tierwise.constructs.serving.router_config import BASE_FILE, KEYS_FILE, MERGE_SCRIPT, render_router_base_file
+from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
+from tierwise.constructs.serving.vllm_model_server import LoraAdapterSpec, VllmModelServer, VllmModelServerProps
+
+from .base import TierwiseStack
+from .capacity import SYSTEM_PLACEMENT
+from .cluster import ClusterStack
+from .network import NetworkStack
+from .tenancy import SERVING_NAMESPACE, host_share, units_per_gpu
+
+ROUTER_PORT = 8080
+RAG_PORT = 8000
+GUARDRAILS_PORT = 8000
+QDRANT_CHART_VERSION = "1.15.0"
+QDRANT_PORTS = {"http": 6333, "grpc": 6334, "p2p": 6335}
+QDRANT_LABELS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": "qdrant"}
+SERVICES = ("router", "rag", "guardrails")
+
+
+def model_resources(env: Environment, m: CatalogModel) -> tuple[str, int]:
+    """CPU and memory (GiB) for one server pod: the host share that comes with the GPUs it takes."""
+    pool = env.pool(m.pool)
+    if isinstance(m.gpu, FullGpus):
+        gpus_per_pod = m.gpu.count if m.gpu.count <= pool.max_gpus_per_node else pool.max_gpus_per_node
+        cpu, mem = host_share(pool, gpus_per_pod)
+    else:
+        cpu, mem = host_share(pool, 1)
+        units = units_per_gpu(pool)
+        cpu, mem = max(1, cpu // units), max(4, mem // units)
+    # leave headroom for the node's daemons: request 80% of the share
+    return str(max(1, cpu * 4 // 5)), max(4, mem * 4 // 5)
+
+
+class ServingStack(TierwiseStack):
+    layer = "serving"
+
+    def __init__(self, scope: Construct, env: Environment, *, network: NetworkStack, cluster: ClusterStack) -> None:
+        super().__init__(scope, env)
+        eks = cluster.eks
+        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
+        sv = env.serving
+        ns = SERVING_NAMESPACE
+        prefix = f"tierwise-{env.name}"
+        protect = env.protect_stateful
+        identity = {"account_id": env.account_id, "cluster_name": eks.cluster_name, "cluster_arn": eks.cluster_arn}
+
+        # -- data ---------------------------------------------------------------------------------
+        key = EncryptionKey(self, "serving-key", props=EncryptionKeyProps(
+            alias=f"{prefix}/serving", account_id=env.account_id, region=env.region, protect=protect,
+            description="serving data: model/adapter/knowledge/audit buckets, escalation queue, Valkey, ECR"))
+        bucket = f"{prefix}-{env.account_id}"
+        self.models_bucket = DataBucket(self, "models-bucket", key=key, props=DataBucketProps(
+            name=f"{bucket}-models", protect=protect))
+        self.adapters_bucket = DataBucket(self, "adapters-bucket", key=key, props=DataBucketProps(
+            name=f"{bucket}-adapters", enable_versioning=True, noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
+        self.knowledge_bucket = DataBucket(self, "knowledge-bucket", key=key, props=DataBucketProps(
+            name=f"{bucket}-knowledge", enable_versioning=True, noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
+        self.audit_bucket = DataBucket(self, "audit-bucket", key=key, props=DataBucketProps(
+            name=f"{bucket}-audit", object_lock_days=sv.audit_retention_days, protect=protect))
+        self.escalations = EscalationQueue(self, "escalation-queue", key=key, props=EscalationQueueProps(
+            name=f"{prefix}-escalations", retention_days=sv.escalation_retention_days, max_receives=sv.escalation_max_receives))
+        ValkeyCache(self, "budget-cache", key=key, props=ValkeyCacheProps(
+            name=prefix, vpc_id=network.vpc.vpc_id, subnet_ids=network.vpc.private_subnet_ids,
+            client_security_group_id=eks.cluster.vpc_config.cluster_security_group_id,
+            node_type=sv.valkey_node_type, replicas=sv.valkey_replicas))
+        repos = Construct(self, "images")
+        images = {s: EcrRepository(repos, s, key=key, props=EcrRepositoryProps(name=f"tierwise/{s}", protect=protect)).image(
+            sv.service_image_tag) for s in SERVICES}
+
+        # -- model servers ------------------------------------------------------------------------
+        NamespaceIsolation(self, "isolation", props=NamespaceIsolationProps(namespace=ns))
+        self.model_servers: dict[str, VllmModelServer] = {}
+        models = Construct(self, "models")
+        for m in env.models:
+            pool = env.pool(m.pool)
+            cpu, mem = model_resources(env, m)
+            s = Construct(models, m.name)
+            server = VllmModelServer(s, "server", models_bucket=self.models_bucket, adapters_bucket=self.adapters_bucket,
+                                     props=VllmModelServerProps(
+                model=m.name, namespace=ns, image=sv.vllm_image, source=m.source, pool=m.pool, gpu_kind=m.gpu.kind,
+                gpus=m.gpu.count if isinstance(m.gpu, FullGpus) else 1, gpus_per_node=pool.max_gpus_per_node,
+                claim_template=claim_template_name(m.gpu.profile) if isinstance(m.gpu, MigSlice) else None,
+                cpu=cpu, memory_gib=mem, precision=m.precision, max_model_len=m.max_model_len,
+                adapters=[LoraAdapterSpec(a.name, a.rank) for a in m.lora_adapters], max_loras=m.max_loras,
+                max_lora_rank=m.max_lora_rank, speculative_source=m.speculative_model, load_timeout_s=sv.model_load_timeout_s,
+                role_name=f"{prefix}-vllm-{m.name}", **identity))
+            self.model_servers[m.name] = server
+            QueueScaledObject(s, "autoscaler", props=QueueScaledObjectProps(
+                name=server.workload_name, namespace=ns, target_kind=server.kind, target_api_version=server.api_version,
+                min_replicas=m.replicas.min, max_replicas=m.replicas.max, prometheus_url=sv.prometheus_url,
+                cooldown_s=sv.scale_down_cooldown_s, labels=server.labels, queues=[
+                    PrometheusQueue("vllm-waiting", f'sum(vllm:num_requests_waiting{{namespace="{ns}",model_name="{m.name}"}})',
+                                    threshold=sv.queue_target_waiting),
+                    # wakes a model at zero replicas: the router still receives (and falls back on) its requests
+                    PrometheusQueue("router-demand", f'sum(rate(tierwise_router_requests{{model="{m.name}"}}[2m])) * 60',
+                                    threshold=sv.router_queue_target)]))
+            InferenceRoute(s, "route", props=InferenceRouteProps(
+                model=m.name, namespace=ns, pod_labels=server.selector, target_port=VLLM_PORT, labels=server.labels))
+
+        # -- platform services --------------------------------------------------------------------
+        svc_common = {"namespace": ns, "node_selector": SYSTEM_PLACEMENT["nodeSelector"],
+                      "tolerations": SYSTEM_PLACEMENT["tolerations"], **identity}
+        guardrails = self._service("guardrails", sv.guardrails, images, GUARDRAILS_PORT, svc_common,
+                                   statements=self.escalations.grant_send() + self.audit_bucket.grant_write("guardrails", sid="Audit"),
+                                   env={"TIERWISE_GUARDRAILS_ENV": "prod" if protect else "dev",
+                                        "TIERWISE_GUARDRAILS_CONFIG_PATH": f"{CONFIG_DIR}/guardrails.json",
+                                        "AWS_REGION": env.region},
+                                   config_files={"guardrails.json": json.dumps({
+                                       "blocked_message": env.bedrock.guardrail.blocked_message,
+                                       "pii_entities_to_anonymize": env.bedrock.guardrail.pii_entities_to_anonymize,
+                                       "escalation_queue_url": self.escalations.queue_url,
+                                       "audit_bucket": self.audit_bucket.bucket_name, "audit_prefix": "guardrails/",
+                                       "region": env.region}, indent=2, sort_keys=True) + "\n"})
+        rag = self._service("rag", sv.rag, images, RAG_PORT, svc_common,
+                            statements=self.knowledge_bucket.grant_read(["anchored"], sid="Knowledge", versions=True),
+                            env={"TIERWISE_RAG_ENV": "dev" if env.name == "dev" else "prod",
+                                 "TIERWISE_RAG_QDRANT_URL": f"http://qdrant.{ns}.svc:{QDRANT_PORTS['http']}",
+                                 "AWS_REGION": env.region},
+                            secret_env=[SecretEnv("TIERWISE_RAG_TEAMS", sv.rag_teams_secret, "teams.json")])
+        router_base = render_router_base_file(
+            teams=env.teams, models=env.models, bedrock=env.bedrock, serving=sv, region=env.region,
+            model_urls={name: srv.service_url for name, srv in self.model_servers.items()},
+            rag_url=rag.url, guardrails_url=guardrails.url)
+        keys_dir = f"{CONFIG_DIR}/secrets/{sv.router_api_keys_secret}"
+        router = self._service(
+            "router", sv.router, images, ROUTER_PORT, svc_common, create_hpa=False,
+            statements=[self._bedrock_statement(env)] if env.bedrock.allowed_model_ids else [],
+            env={"TIERWISE_ROUTER_ENV": "dev" if env.name == "dev" else "prod", "TIERWISE_ROUTER_CONFIG_PATH": "/tmp/router.json",
+                 "TIERWISE_ROUTER_BUDGET_BACKEND": "redis", "TIERWISE_ROUTER_LEDGER_PATH": "/tmp/ledger/ledger.jsonl",
+                 "AWS_REGION": env.region},
+            secret_env=[SecretEnv("TIERWISE_ROUTER_REDIS_URL", sv.router_redis_secret, "redis-url")],
+            config_files={BASE_FILE: router_base}, secret_mounts=[sv.router_api_keys_secret],
+            init_containers=[{"name": "render-config", "image": images["router"], "command": ["/bin/sh", "-c"], "args": [
+                f"python -c \"$MERGE\" {CONFIG_DIR}/{BASE_FILE} {keys_dir}/{KEYS_FILE} /tmp/router.json && "
+                "mkdir -p /tmp/ledger && tierwise-router check-config /tmp/router.json"],
+                "env": [{"name": "MERGE", "value": MERGE_SCRIPT}]}])
+        QueueScaledObject(self, "router-autoscaler", props=QueueScaledObjectProps(
+            name="router", namespace=ns, target_kind="Deployment", target_api_version="apps/v1",
+            min_replicas=sv.router.replicas.min, max_replicas=sv.router.replicas.max, prometheus_url=sv.prometheus_url,
+            cooldown_s=300, cpu_percent=sv.router.target_cpu_percent, labels=router.labels, queues=[
+                PrometheusQueue("front-door-queue", f'sum(tierwise_router_queue_depth{{namespace="{ns}"}})',
+                                threshold=sv.router_queue_target)]))
+        HelmChart(self, "qdrant", props=HelmChartProps(
+            release_name="qdrant", chart="qdrant", repository="https://qdrant.github.io/qdrant-helm",
+            version=QDRANT_CHART_VERSION, namespace=ns, create_namespace=False, values={
+                "replicaCount": sv.qdrant_replicas, "persistence": {"size": f"{sv.qdrant_storage_gib}Gi"},
+                "config": {"cluster": {"enabled": sv.qdrant_replicas > 1}, "telemetry_disabled": True},
+                "podDisruptionBudget": {"enabled": sv.qdrant_replicas > 1, "maxUnavailable": 1},
+                "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT}))
+
+        # -- network: exactly the flows the services need --------------------------------------
+        self._network_policies(env, ns, router.selector, rag.selector, guardrails.selector)
+
+    # ------------------------------------------------------------------------------------------
+    def _service(self, name: str, scaling, images: dict[str, str], port: int, common: dict, **kw) -> PlatformService:
+        return PlatformService(self, name, props=PlatformServiceProps(
+            name=name, component=name, image=images[name], port=port, cpu=scaling.cpu, memory_mib=scaling.memory_mib,
+            min_replicas=scaling.replicas.min, max_replicas=scaling.replicas.max, target_cpu_percent=scaling.target_cpu_percent,
+            role_name=f"tierwise-{self.env.name}-{name}", **common, **kw))
+
+    @staticmethod
+    def _bedrock_statement(env: Environment):
+        from tierwise.constructs.governance.bedrock_access import INVOKE_ACTIONS, foundation_model_arn
+        from tierwise.constructs.iam import Statement
+
+        return Statement(INVOKE_ACTIONS, [foundation_model_arn(env.region, m) for m in sorted(env.bedrock.allowed_model_ids)],
+                         sid="InvokeAllowedModelsOnly")
+
+    def _network_policies(self, env: Environment, ns: str, router: dict, rag: dict, guardrails: dict) -> None:
+        vpc = env.network.vpc_cidr
+        monitoring = namespaces([env.serving.monitoring_namespace])
+        clients = namespaces(env.all_namespaces)
+        pol = Construct(self, "network-policies")
+        aws_apis = {"to": [cidr(vpc)], "ports": tcp(443)}  # interface VPC endpoints (Bedrock, SQS, STS) in the VPC
+        pod_identity = {"to": [cidr(POD_IDENTITY_AGENT_CIDR)], "ports": tcp(80)}
+        model_peers = [pods(s.selector) for s in self.model_servers.values()]
+
+        def np(id_: str, sel: dict, ingress=(), egress=()):
+            NetworkPolicy(pol, id_, props=NetworkPolicyProps(name=id_, namespace=ns, pod_selector=sel,
+                                                            ingress=list(ingress), egress=list(egress)))
+
+        np("router", router,
+           ingress=[{"from": [clients], "ports": tcp(ROUTER_PORT)}, {"from": [monitoring], "ports": tcp(ROUTER_PORT)}],
+           egress=[*([{"to": model_peers, "ports": tcp(VLLM_PORT)}] if model_peers else []),
+                   {"to": [pods(rag)], "ports": tcp(RAG_PORT)}, {"to": [pods(guardrails)], "ports": tcp(GUARDRAILS_PORT)},
+                   {"to": [cidr(vpc)], "ports": tcp(VALKEY_PORT)}, aws_apis, pod_identity])
+        np("rag", rag,
+           ingress=[{"from": [pods(router)], "ports": tcp(RAG_PORT)}, {"from": [monitoring], "ports": tcp(RAG_PORT)}],
+           egress=[{"to": [pods(QDRANT_LABELS)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},
+                   # S3 (knowledge bucket) through the S3 gateway endpoint: public S3 ranges, bounded by the bucket policy
+                   # and the role; NetworkPolicy cannot name a prefix list, so 443 is open for this pod only.
+                   {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                                         "169.254.0.0/16"]}}], "ports": tcp(443)},
+                   aws_apis, pod_identity])
+        np("guardrails", guardrails,
+           ingress=[{"from": [pods(router)], "ports": tcp(GUARDRAILS_PORT)}, {"from": [monitoring], "ports": tcp(GUARDRAILS_PORT)}],
+           egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                                         "169.254.0.0/16"]}}], "ports": tcp(443)},
+                   aws_apis, pod_identity])
+        for name, s in self.model_servers.items():
+            ingress = [{"from": [pods(router)], "ports": tcp(VLLM_PORT)}, {"from": [monitoring], "ports": tcp(VLLM_PORT)}]
+            egress = []
+            if s.nodes > 1:  # leader and workers of one group talk Ray/NCCL to each other
+                ingress.append({"from": [pods(s.selector)], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]})
+                egress.append({"to": [pods(s.selector)], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]})
+            np(f"vllm-{name}", s.selector, ingress=ingress, egress=egress)
+        qd = QDRANT_LABELS
+        np("qdrant", qd,
+           ingress=[{"from": [pods(rag)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},
+                    {"from": [monitoring], "ports": tcp(QDRANT_PORTS["http"])},
+                    *([{"from": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if env.serving.qdrant_replicas > 1 else [])],
+           egress=[{"to": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if env.serving.qdrant_replicas > 1 else [])
