@@ -22,7 +22,7 @@ WORKLOADS := $(patsubst workloads/%/pyproject.toml,%,$(wildcard workloads/*/pypr
 PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' \) 2>/dev/null | sort)
 PKG_HASH := $(shell echo "$(PKG_FILES)" | md5sum | cut -c1-12)
 
-.PHONY: setup synth test test-fast policy cost bench envs clean system-deps vllm-env workloads $(addprefix test-,$(WORKLOADS))
+.PHONY: setup synth test test-fast local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))
 
 $(STAMP):
 	@mkdir -p $(STAMP)
@@ -91,6 +91,10 @@ test-fast: setup
 test: setup workloads $(STAMP)/system vllm-env
 	.venv/bin/pytest -m "not cloud"
 	@set -e; for w in $(WORKLOADS); do $(MAKE) --no-print-directory test-$$w; done
+
+# One request through the local stack: tiny vLLM + router on loopback, model `auto`.
+local: $(STAMP)/venv-router vllm-env
+	.venv-router/bin/python workloads/router/harness/local.py
 
 clean:
 	rm -rf $(STAMP) cdktf.out build *.egg-info
