@@ -236,6 +236,12 @@ class ServingStack(TierwiseStack):
                 ingress.append({"from": [pods(s.selector)], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]})
                 egress.append({"to": [pods(s.selector)], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]})
             np(f"vllm-{name}", s.selector, ingress=ingress, egress=egress)
+        # clients: every pod of a team namespace may call the router (their namespaces deny all else by default)
+        for team in env.teams:
+            for team_ns in team.namespaces:
+                NetworkPolicy(pol, f"{team_ns}-to-router", props=NetworkPolicyProps(
+                    name="allow-tierwise-router", namespace=team_ns, pod_selector={}, select_all_pods=True,
+                    egress=[{"to": [pods(router, namespace=ns)], "ports": tcp(ROUTER_PORT)}]))
         qd = QDRANT_LABELS
         np("qdrant", qd,
            ingress=[{"from": [pods(rag)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},

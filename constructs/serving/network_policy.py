@@ -49,6 +49,8 @@ class NetworkPolicyProps:
     ingress: list[dict[str, Any]] = field(default_factory=list)
     #: Allowed outbound rules (`to` + `ports`); the Egress type is declared only when rules are given.
     egress: list[dict[str, Any]] = field(default_factory=list)
+    #: Apply to every pod of the namespace (e.g. clients of the router). Off: `pod_selector` is required.
+    select_all_pods: bool = False
 
 
 class NetworkPolicy(KubernetesObject):
@@ -57,7 +59,7 @@ class NetworkPolicy(KubernetesObject):
     def __init__(self, scope: Construct, id: str, *, props: NetworkPolicyProps) -> None:
         if not props.ingress and not props.egress:
             raise ValueError(f"NetworkPolicy {props.name}: give ingress or egress rules (default deny is NamespaceIsolation)")
-        if not props.pod_selector:
+        if not props.pod_selector and not props.select_all_pods:
             raise ValueError(f"NetworkPolicy {props.name}: an allow policy must select pods by label, not the whole namespace")
         for rule in [*props.ingress, *props.egress]:
             if not rule.get("ports"):
