@@ -67,7 +67,8 @@ class NetworkPolicy(KubernetesObject):
             peers = rule.get("from", rule.get("to"))
             if not peers:
                 raise ValueError(f"NetworkPolicy {props.name}: every rule names its peers (an any-peer rule is never generated)")
-        spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(props.pod_selector)}, "policyTypes": []}
+        spec: dict[str, Any] = {"podSelector": {"matchLabels": dict(props.pod_selector)} if props.pod_selector else {},
+                                "policyTypes": []}
         if props.ingress:
             spec["policyTypes"].append("Ingress")
             spec["ingress"] = props.ingress
