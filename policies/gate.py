@@ -85,7 +85,8 @@ def run_gate(synth_dir: Path, pack: str = "baseline", threshold: str = "LOW", us
     sups, errors = suppressions.load(suppressions_file)
     unsup = {c.meta.id for c in checks if c.meta.unsuppressible or c.meta.severity == "CRITICAL"}
     problems = suppressions.apply(results, sups, env, unsup, today=today,
-                                  path_label=(suppressions_file or suppressions.DEFAULT_FILE).name)
+                                  path_label=(suppressions_file or suppressions.DEFAULT_FILE).name,
+                                  checkov_ran=use_checkov)
     results += errors + problems
     results = [r for r in results if r.status != "NOT_APPLICABLE"]
     rep = GateReport(env, str(synth_dir), pack, threshold, sorted(results, key=sort_key))

@@ -75,7 +75,7 @@ def load(path: Path | None = None) -> tuple[list[Suppression], list[Result]]:
 
 
 def apply(results: list[Result], sups: list[Suppression], environment: str, unsuppressible: set[str],
-          today: dt.date | None = None, path_label: str = "suppressions.yaml") -> list[Result]:
+          today: dt.date | None = None, path_label: str = "suppressions.yaml", checkov_ran: bool = True) -> list[Result]:
     """Mark matching FAIL/UNKNOWN results SUPPRESSED (they stay in the report); return lifecycle failures."""
     today = today or dt.date.today()
     problems: list[Result] = []
@@ -116,6 +116,8 @@ def apply(results: list[Result], sups: list[Suppression], environment: str, unsu
                                  "entry": s.line}
                 break
     for s in valid:
+        if not checkov_ran and not s.check.startswith("TW-"):
+            continue  # its engine did not run: cannot tell whether it is stale
         if s.used == 0 and (not s.environment or s.environment == environment):
             problems.append(Result(SUP_ID, FAIL, f"{path_label} entry {s.line}",
                                    f"{path_label} entry {s.line} ({s.check} on {s.resource}) matches no finding in "

@@ -36,6 +36,6 @@ class GpuNodePoolLimit:
             elif q is None:
                 yield result(m, UNKNOWN, np, f"{np.address}: GPU limit {raw!r} is not a number known at synth time")
             elif q <= 0:
-                yield result(m, FAIL, np, f"{np.address}: GPU limit {raw!r} must be a positive number of GPUs")
+                yield result(m, FAIL, np, f"{np.address}: GPU limit {raw!r} must be a positive number of GPUs; set gpu_pools[].gpu_limit >= 1")
             else:
                 yield result(m, PASS, np, f"{np.address}: NodePool {np.k8s_name!r} limited to {q:g} GPUs")

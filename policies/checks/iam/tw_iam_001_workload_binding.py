@@ -57,7 +57,7 @@ class WorkloadRoleBinding:
                         problems.append(why)
             bound = bindings[id(role)]
             if problems:
-                yield result(m, FAIL, role, f"{role.address}: IRSA trust {problems[0]}; fix: condition StringEquals on "
+                yield result(m, FAIL, role, f"{role.address}: IRSA trust {problems[0]}; set a StringEquals condition on "
                                             "`<oidc>:sub` = system:serviceaccount:NS:SA and `<oidc>:aud` = sts.amazonaws.com")
             elif len(bound) == 0:
                 pod = any(is_pod_identity_trust(s) for s in stmts)
