@@ -47,4 +47,32 @@ class PiiDetector:
         found = run_patterns(text, wanted)
         if self._ner is not None and wanted & NER_ENTITIES:
             found.extend(f for f in self._ner(text) if f.type in wanted)
-        return [f for f in resolve_overlaps(found) if f.score >= min_score]
+        kept = [f for f in resolve_overlaps(found) if f.score >= min_score]
+        return propagate(text, kept)
+
+
+def propagate(text: str, findings: list[Finding]) -> list[Finding]:
+    """A value that is PII in one place is PII everywhere: add every other exact occurrence of a
+    detected value (a repeat may have been missed, e.g. inside a longer digit run), so redaction
+    never leaves a detected value behind."""
+    if not findings:
+        return findings
+    extra: list[Finding] = []
+    for f in findings:
+        value = text[f.start : f.end]
+        if len(value) < 4:
+            continue
+        pos = text.find(value)
+        while pos != -1:
+            if pos != f.start:
+                extra.append(Finding(f.type, pos, pos + len(value), f.score, f.detector + "+repeat"))
+            pos = text.find(value, pos + 1)
+    if not extra:
+        return findings
+    # Longest spans first: a repeat of a long value beats a shorter overlapping span there.
+    merged = findings + extra
+    kept: list[Finding] = []
+    for f in sorted(merged, key=lambda f: (-(f.end - f.start), f.start)):
+        if all(f.end <= k.start or f.start >= k.end for k in kept):
+            kept.append(f)
+    return sorted(kept, key=lambda f: f.start)

@@ -46,18 +46,32 @@ def find_emails(text: str) -> list[Finding]:
 
 
 # --- payment cards (Luhn + issuer prefix) --------------------------------------------------
-_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+_CARD_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?![\w-])")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9]|22)|35|62|81|50|5[6-9]|6[3-9])")
 
 
+def _valid_card(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and len(set(digits)) >= 2 and bool(_CARD_PREFIX.match(digits)) and std_luhn.is_valid(digits)
+
+
 def find_cards(text: str) -> list[Finding]:
+    """Digit runs (groups separated by single spaces/dashes); a run may hold a card number next to
+    other numbers, so every contiguous group window of 13–19 digits is validated. Overlapping
+    valid windows are all returned; the detector's overlap resolution keeps the best."""
     out = []
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"[ -]", "", m.group(0))
-        if not 13 <= len(digits) <= 19 or len(set(digits)) < 2:
+    for m in _CARD_RUN.finditer(text):
+        run = m.group(0)
+        groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", run)]
+        if sum(e - s for s, e in groups) < 13:
             continue
-        if _CARD_PREFIX.match(digits) and std_luhn.is_valid(digits):
-            out.append(Finding("CREDIT_CARD", m.start(), m.end(), 1.0, "regex+luhn"))
+        for i in range(len(groups)):
+            n = 0
+            for j in range(i, len(groups)):
+                n += groups[j][1] - groups[j][0]
+                if n > 19:
+                    break
+                if n >= 13 and _valid_card(re.sub(r"[ -]", "", run[groups[i][0] : groups[j][1]])):
+                    out.append(Finding("CREDIT_CARD", m.start() + groups[i][0], m.start() + groups[j][1], 1.0, "regex+luhn"))
     return out
 
 
