@@ -1,0 +1,128 @@
+"""Console scripts.
+
+- `tierwise-report` (also `tierwise report ...` through the tierwise CLI's git-style dispatch):
+  `costs` — the dual (tokens + GPU infrastructure) cost report; `snapshot` — record one GPU-usage
+  sample from `kubectl get -o json` output.
+- `tierwise-observability` (also `tierwise observability ...`): `generate [--check]` — rules,
+  dashboards and scrape configs for every environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="tierwise reports", no_args_is_help=True)
+obs_app = typer.Typer(help="tierwise observability as code", no_args_is_help=True)
+
+
+@obs_app.callback()
+def _obs() -> None:
+    """Rules, dashboards and scrape configs as code."""
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+def _parse_time(s: str, now: dt.datetime) -> dt.datetime:
+    """ISO date/time (UTC if no offset) or a relative age like `7d`, `12h`, `30m`."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if s and s[-1] in units and s[:-1].isdigit():
+        return now - dt.timedelta(**{units[s[-1]]: int(s[:-1])})
+    try:
+        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{s!r}: expected an ISO date/time (2026-01-05T00:00Z) or an age (7d, 12h)") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+@app.command()
+def costs(
+    ledger: list[Path] = typer.Option(..., "--ledger", "-l", help="router ledger file(s) (JSON lines with CRC)"),
+    gpu_usage: list[Path] = typer.Option([], "--gpu-usage", "-g", help="GPU usage samples (JSON lines, gpu-usage/v1)"),
+    prices: Path | None = typer.Option(None, help="prices.json (ec2_on_demand.regions.<region>.<type>); "
+                                                   "default: policies/prices/prices.json of the checkout"),
+    since: str = typer.Option("30d", help="start: ISO time or age (7d, 12h)"),
+    until: str | None = typer.Option(None, help="end: ISO time or age; default now"),
+    fmt: Format = typer.Option(Format.text, "--format", "-f"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
+    chart: Path | None = typer.Option(None, help="also write the chart as PNG here"),
+) -> None:
+    """Join token costs (router ledger) with GPU infrastructure costs per team and model."""
+    from . import costs as c
+
+    now = dt.datetime.now(dt.UTC)
+    start = _parse_time(since, now)
+    end = _parse_time(until, now) if until else now
+    if end <= start:
+        raise typer.BadParameter(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})")
+    try:
+        price_book = c.load_prices(prices)
+        report = c.build_report(ledger, gpu_usage, price_book, start, end)
+    except c.InputError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    if chart is not None:
+        c.write_chart_png(report, chart)
+    if fmt is Format.json:
+        text = c.render_json(report)
+    elif fmt is Format.html:
+        text = c.render_html(report)
+    else:
+        text = c.render_text(report)
+    if out is not None:
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def snapshot(
+    nodes: Path = typer.Option(..., help="`kubectl get nodes -o json` output"),
+    pods: Path = typer.Option(..., help="`kubectl get pods -A -o json` output"),
+    namespaces: Path = typer.Option(..., help="`kubectl get namespaces -o json` output"),
+    interval_s: int = typer.Option(300, help="seconds this sample stands for (the recorder's period)"),
+    at: str | None = typer.Option(None, help="sample time (ISO); default now"),
+) -> None:
+    """Print one gpu-usage/v1 sample line per GPU node (append to the usage file every interval)."""
+    import json
+
+    from . import costs as c
+
+    ts = _parse_time(at, dt.datetime.now(dt.UTC)) if at else dt.datetime.now(dt.UTC)
+    for rec in c.snapshot_from_kube(json.loads(nodes.read_text()), json.loads(pods.read_text()),
+                                    json.loads(namespaces.read_text()), ts, interval_s):
+        typer.echo(json.dumps(rec, sort_keys=True))
+
+
+@obs_app.command()
+def generate(
+    check: bool = typer.Option(False, help="exit 1 if checked-in files differ from the generated ones"),
+    repo: Path | None = typer.Option(None, help="repository root (default: found from this file or cwd)"),
+) -> None:
+    """Render Prometheus rules, scrape configs and Grafana dashboards for every environment."""
+    from .environment import repo_root
+    from .generate import stale, write
+
+    root = repo or repo_root() or repo_root(Path.cwd())
+    if root is None:
+        typer.echo("error: no checkout found (needs environments/ and workloads/); pass --repo", err=True)
+        raise typer.Exit(2)
+    out_dir = root / "workloads" / "observability" / "generated"
+    if check:
+        bad = stale(root, out_dir)
+        for p in bad:
+            typer.echo(f"stale: {out_dir / p}", err=True)
+        if bad:
+            raise typer.Exit(1)
+        typer.echo("generated files are up to date")
+        return
+    for p in write(root, out_dir):
+        typer.echo(str(out_dir / p))
