@@ -1,7 +1,10 @@
 """App factory. Run: ``uvicorn --factory tierwise_router.app:create_app --loop uvloop --http httptools``.
 
 Plain Starlette (no FastAPI dependency-injection layer) because the per-request path is budgeted in
-microseconds; see bench/router_overhead.py for the numbers.
+microseconds, and ``POST /v1/chat/completions`` is dispatched before Starlette's middleware stack
+(``RouterApp.__call__`` → ``chat.chat_asgi``): that stack was ~14 % of the router's py-spy samples at
+500 req/s. Every other route (models, probes, metrics, 404/405 envelopes) goes through Starlette.
+See bench/router_overhead.py and the README for the numbers.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .balancer import Replica
 from .breaker import Breaker
 from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
-from .chat import chat_completions
+from .chat import chat_asgi
 from .config import RouterConfig, load_config
 from .ledger import Ledger
 from .observability import configure_logging, event, make_metrics
@@ -36,6 +40,28 @@ from .triage import Triage
 from .upstreams import UpstreamError
 from .upstreams import bedrock as br
 from .upstreams import vllm as vl
+from .upstreams.h1 import H1Pool
+
+
+_CHAT_PATH = "/v1/chat/completions"
+
+
+class RouterApp(Starlette):
+    """Starlette, with the chat hot path dispatched before the middleware stack."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == _CHAT_PATH and scope["method"] == "POST":
+            await chat_asgi(self.state.router, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class _ChatEndpoint:
+    """The same handler as a Starlette route endpoint (reached only when the fast dispatch is bypassed,
+    e.g. the app mounted under a prefix); the route also gives non-POST methods their 405 envelope."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await chat_asgi(scope["app"].state.router, scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, config: RouterConfig | None = None,
@@ -64,12 +90,14 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 if m.kind == "bedrock":
                     bedrock[m.name] = br.make_client(sess, m.region, str(m.endpoint_url) if m.endpoint_url else None,
                                                      m.timeout_s)
-        ledger = Ledger(settings.ledger_path, settings.ledger_fsync) if settings.ledger_path else None
+        ledger = (Ledger(settings.ledger_path, settings.ledger_fsync, settings.ledger_batch_window_ms / 1000)
+                  if settings.ledger_path else None)
         st = RouterState(
             settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
             metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
             keys={h: t for t in cfg.teams for h in t.api_key_sha256}, tier1=t1,  # type: ignore[arg-type]
-            replicas=[Replica(str(u).rstrip("/"), Breaker(rt.breaker_failures, rt.breaker_reset_s))
+            replicas=[Replica(str(u).rstrip("/"), Breaker(rt.breaker_failures, rt.breaker_reset_s),
+                              pool=H1Pool(str(u).rstrip("/"), connect_timeout_s=t1.connect_timeout_s))  # type: ignore[union-attr]
                       for u in t1.endpoints],  # type: ignore[union-attr]
             tier2=t2, bedrock=bedrock,  # type: ignore[arg-type]
             tier2_breaker=Breaker(rt.breaker_failures, rt.breaker_reset_s), ledger=ledger)
@@ -86,6 +114,9 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 t.cancel()
             await asyncio.gather(*st.tasks, return_exceptions=True)
             await session.close()
+            for r in st.replicas:
+                if r.pool is not None:
+                    r.pool.close()
             await budgets.aclose()
             if ledger is not None:
                 ledger.close()
@@ -125,7 +156,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         from .chat import Reply, authenticate
 
         try:
-            team = authenticate(st, request)
+            team = authenticate(st, request.headers.get("authorization", ""))
         except Reply as r:
             return r.response
         t1 = st.tier1
@@ -148,8 +179,8 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         event(log, "unhandled_error", logging.ERROR, path=request.url.path, error=exc.__class__.__name__)
         return error_response(500, "Internal error.", "api_error", "internal_error")
 
-    app = Starlette(
-        routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    app = RouterApp(
+        routes=[Route(_CHAT_PATH, _ChatEndpoint(), methods=["POST"]),
                 Route("/v1/models", models, methods=["GET"]),
                 Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
                 Route("/metrics", metrics_ep, methods=["GET"])],

@@ -14,6 +14,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from .breaker import Breaker
+from .upstreams.h1 import H1Pool
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Replica:
     running: int = 0
     scrape_ok: bool = True
     salt: int = field(default=0)
+    pool: H1Pool | None = field(default=None, repr=False)  # non-streaming keep-alive pool (app lifespan)
 
     def __post_init__(self) -> None:
         self.salt = zlib.crc32(self.url.encode())

@@ -1,8 +1,13 @@
 """Append-only token-cost ledger that a crash cannot corrupt.
 
 Each entry is one line: ``<crc32 hex8> <compact JSON>\\n``, appended with O_APPEND and fsync'd —
-per entry (``always``) or per batch by a writer thread (``batch``, group commit; an entry may be
-lost in the last few milliseconds before a crash, but never half-written). On read, a line whose
+per entry (``always``) or per batch by a writer thread (``batch``, group commit: the writer collects
+entries for up to ``batch_window_s`` after the first one, then writes and fsyncs them together; an
+entry may be lost in the last ``batch_window_s`` before a crash, but never half-written).
+
+Why the window: with no window, the writer woke and fsync'd for almost every entry at 500 req/s and
+was 28 % of the router process's py-spy samples (and a thread wake-up per request competes with the
+event loop for the GIL); with 10 ms it fsyncs at most 100 times a second whatever the rate. On read, a line whose
 checksum does not match (the torn tail of a crash) is skipped and counted, never misparsed.
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,12 +55,13 @@ def iter_entries(path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 class Ledger:
-    def __init__(self, path: str | Path, fsync: str = "batch") -> None:
+    def __init__(self, path: str | Path, fsync: str = "batch", batch_window_s: float = 0.01) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._seal_torn_tail()
         self._always = fsync == "always"
+        self._window = batch_window_s
         self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -88,6 +95,8 @@ class Ledger:
         stop = False
         while not stop:
             item = self._q.get()
+            if item is not None and self._window > 0:
+                time.sleep(self._window)  # group commit: let the batch fill
             batch = []
             while True:
                 if item is None:

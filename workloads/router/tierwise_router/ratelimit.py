@@ -91,13 +91,17 @@ class Pacer:
             b.level -= cost[name]
         return Admit(wait)
 
+    async def wait(self, team: str, wait_s: float) -> None:
+        """Wait out an ``Admit.wait_s`` (counted in the team's queue while waiting)."""
+        p = self._teams[team]
+        p.waiting += 1
+        try:
+            await self._sleep(wait_s)
+        finally:
+            p.waiting -= 1
+
     async def admit(self, team: str, limits: RateLimits, tokens: int) -> Admit | Reject:
         d = self.try_admit(team, limits, tokens)
         if isinstance(d, Admit) and d.wait_s > 0:
-            p = self._teams[team]
-            p.waiting += 1
-            try:
-                await self._sleep(d.wait_s)
-            finally:
-                p.waiting -= 1
+            await self.wait(team, d.wait_s)
         return d

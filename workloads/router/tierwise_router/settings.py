@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     ledger_path: Path | None = Field(default=None, description="append-only token-cost ledger (JSON lines)")
     ledger_fsync: Literal["always", "batch"] = "batch"
+    ledger_batch_window_ms: float = Field(default=10.0, ge=0, le=1000,
+                                          description="batch mode: group-commit window (the most a crash can lose)")
     scrape_interval_s: float = Field(default=2.0, gt=0, description="vLLM /metrics scrape period")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     log_level: str = "INFO"

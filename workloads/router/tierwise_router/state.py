@@ -15,7 +15,7 @@ import aiohttp
 from .balancer import Replica
 from .breaker import Breaker
 from .budgets import BudgetStore
-from .config import BedrockModel, RouterConfig, Team, VllmModel
+from .config import BedrockModel, ExactPrice, RouterConfig, Team, VllmModel
 from .ledger import Ledger
 from .observability import Metrics
 from .ratelimit import Pacer
@@ -44,3 +44,8 @@ class RouterState:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     tasks: list[asyncio.Task] = field(default_factory=list)
     ids: random.Random = field(default_factory=lambda: random.Random())  # seeded from urandom once
+    prices: dict[str, ExactPrice] = field(default_factory=dict)  # model name → integer price (config.py)
+
+    def __post_init__(self) -> None:
+        if not self.prices:
+            self.prices = {m.name: ExactPrice(m.price) for m in self.config.models}

@@ -1,9 +1,9 @@
 """Tier-1 client for OpenAI-compatible vLLM endpoints.
 
-Why aiohttp and not httpx on the hot path: measured on these 2 cores (shared/NOTES.md), a
-Starlette + httpx.AsyncClient pass-through added ~1.2 ms p50 / ~3.0 ms p99 at 500 req/s and
-saturated at 1,000 req/s; bench/router_overhead.py measures this router's pooled aiohttp client
-(keep-alive connection pool, bytes passed through, orjson only to read usage).
+Non-streaming calls go through ``h1.H1Pool`` (a pooled raw HTTP/1.1 client; see h1.py for the
+profile that justified it). Streaming, /metrics scraping and probes use a pooled aiohttp session:
+measured on these 2 cores (shared/NOTES.md), httpx.AsyncClient in a pass-through added ~1.2 ms p50 /
+~3.0 ms p99 at 500 req/s and saturated at 1,000 req/s, so httpx is not used anywhere on the path.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from . import UpstreamError
+from . import UpstreamError, h1
 
 
 def new_session(limit: int = 512, connect_timeout_s: float = 1.0) -> aiohttp.ClientSession:
@@ -28,18 +28,19 @@ def new_session(limit: int = 512, connect_timeout_s: float = 1.0) -> aiohttp.Cli
 _JSON = {"content-type": "application/json"}
 
 
-async def complete(session: aiohttp.ClientSession, base_url: str, body: bytes, timeout_s: float) -> bytes:
+async def complete(pool: h1.H1Pool, body: bytes, timeout_s: float) -> bytes:
+    """Non-streaming call over the pooled raw HTTP/1.1 client (see h1.py for why not aiohttp here)."""
     try:
-        async with session.post(base_url + "/v1/chat/completions", data=body, headers=_JSON,
-                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
-            data = await r.read()
-            if r.status != 200:
-                raise UpstreamError("status", f"upstream answered {r.status}", r.status, data)
-            return data
+        status, data = await pool.post("/v1/chat/completions", body, timeout_s)
     except TimeoutError as e:
         raise UpstreamError("timeout", "upstream timed out") from e
-    except aiohttp.ClientConnectionError as e:
-        raise UpstreamError("connect", f"upstream unreachable: {e.__class__.__name__}") from e
+    except h1.ConnectError as e:
+        raise UpstreamError("connect", f"upstream unreachable: {e}") from e
+    except h1.ProtocolError as e:
+        raise UpstreamError("connect", f"upstream connection failed: {e}") from e
+    if status != 200:
+        raise UpstreamError("status", f"upstream answered {status}", status, data)
+    return data
 
 
 @dataclass
