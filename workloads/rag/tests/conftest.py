@@ -43,3 +43,9 @@ def kb(make_kb) -> KnowledgeBase:
 def client() -> Iterator[TestClient]:
     with TestClient(create_app(make_settings())) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One ONNX export of the packaged weights per test session, in a temporary cache dir."""
+    return tmp_path_factory.mktemp("onnx-cache")

@@ -27,11 +27,11 @@ def _load_faq():
     return mod.load_faq(FAQ)
 
 
-def test_faq_through_api_with_real_embeddings() -> None:
+def test_faq_through_api_with_real_embeddings(onnx_cache) -> None:
     queries, docs = _load_faq()
     ids = [i for i in queries if i.startswith(("pkgtools#", "uptodate#", "kernel#"))]
     assert len(ids) >= 8
-    settings = make_settings(embedder="minilm", chunk_max_tokens=200, chunk_overlap_tokens=32)
+    settings = make_settings(embedder="minilm", onnx_cache_dir=onnx_cache, chunk_max_tokens=200, chunk_overlap_tokens=32)
     with TestClient(create_app(settings)) as client:
         assert client.post("/v1/collections", json={"name": "support-faq", "kind": "anchored"}, headers=auth("platform")).status_code == 201
         r = client.post("/v1/ingest", headers=auth("platform"), json={

