@@ -149,3 +149,90 @@ class FakeBedrock:
                                                   "metrics": {"latencyMs": 10}}))
         await resp.write_eof()
         return resp
+
+
+# ------------------------------------------------------------------------------------ hook services
+@dataclass
+class FakeGuardrails:
+    """Speaks workloads/guardrails' POST /v1/check contract and rejects what its pydantic schema rejects:
+    exactly one of text/messages, message content str|None (422 otherwise); 202 + ticket for escalate;
+    413 over ``max_bytes``. Decisions come from markers in the text."""
+
+    calls: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+    max_bytes: int = 64 * 1024
+
+    def app(self) -> web.Application:
+        a = web.Application()
+        a.router.add_post("/v1/check", self.check)
+        return a
+
+    async def check(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(body)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        bad = web.json_response({"detail": "validation error"}, status=422)
+        if body.get("direction") not in ("input", "output") or (("text" in body) == ("messages" in body)):
+            return bad
+        if "messages" in body:
+            msgs = body["messages"]
+            if not isinstance(msgs, list) or any(not isinstance(m.get("role"), str) or
+                                                 not (m.get("content") is None or isinstance(m["content"], str))
+                                                 for m in msgs):
+                return bad
+            parts = [m.get("content") or "" for m in msgs]
+        else:
+            if not isinstance(body["text"], str):
+                return bad
+            parts = [body["text"]]
+        if sum(len(p.encode()) for p in parts) > self.max_bytes:
+            return web.json_response({"error": {"message": "too large", "type": "invalid_request_error",
+                                                "code": "input_too_large", "param": None}}, status=413)
+        joined = "\n".join(parts)
+        decision = ("block" if "BLOCKME" in joined else "escalate" if "ignore previous instructions" in joined
+                    else "redact" if "4111 1111 1111 1111" in joined else "allow")
+        red = [p.replace("4111 1111 1111 1111", "<CREDIT_CARD>") for p in parts]
+        out = {"request_id": request.headers.get("x-request-id", "gr"), "decision": decision,
+               "direction": body["direction"], "team": body.get("team", ""), "findings": [], "timing_ms": {}}
+        if "messages" in body:
+            out["redacted_messages"] = [dict(m) | {"content": r} for m, r in zip(body["messages"], red)]
+        else:
+            out["redacted_text"] = red[0]
+        if decision == "escalate":
+            out["ticket_id"] = "tkt-1"
+            return web.json_response(out, status=202, headers={"Location": "/v1/tickets/tkt-1"})
+        return web.json_response(out)
+
+
+@dataclass
+class FakeRag:
+    """Speaks workloads/rag's POST /v1/retrieve contract: bearer key → team (401 otherwise),
+    ``collections`` 1..32 required (422), response ``{"object": "list", "data": [hits], ...}``."""
+
+    api_key: str = "sk-rag-test"
+    calls: list[dict] = field(default_factory=list)
+    auth: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        a = web.Application()
+        a.router.add_post("/v1/retrieve", self.retrieve)
+        return a
+
+    async def retrieve(self, request: web.Request) -> web.Response:
+        h = request.headers.get("authorization", "")
+        self.auth.append(h)
+        if h != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "unknown API key", "type": "authentication_error",
+                                                "code": "invalid_api_key", "param": None}}, status=401)
+        body = await request.json()
+        self.calls.append(body)
+        cols = body.get("collections")
+        if (not isinstance(cols, list) or not 1 <= len(cols) <= 32 or not isinstance(body.get("query"), str)
+                or body.get("mode", "hybrid") not in ("hybrid", "bm25", "dense")):
+            return web.json_response({"detail": "validation error"}, status=422)
+        hits = [{"collection": cols[0], "version": "v1", "doc_id": "faq/refunds.md", "chunk_index": 0,
+                 "text": "Refunds take 5 business days.", "headings": ["Refunds"], "score": 0.9,
+                 "metadata": {}, "ingested_at": 1.0, "source_version": None, "stale": False,
+                 "ranks": {"bm25": 1, "dense": 1}}][: int(body.get("top_k", 10))]
+        return web.json_response({"object": "list", "data": hits, "versions": {cols[0]: "v1"},
+                                  "timings_ms": {"bm25_ms": 0.1}})

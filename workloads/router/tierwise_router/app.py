@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         cfg = config or load_config(settings.config_path)
+        if cfg.hooks.rag_url is not None and settings.rag_api_key is None:
+            raise ValueError("hooks.rag_url is set but TIERWISE_ROUTER_RAG_API_KEY is not: the RAG service "
+                             "authenticates every /v1/retrieve call with a bearer key")
         triage = Triage.load()
         t1 = cfg.model(cfg.routing.tier1_model)
         t2 = cfg.model(cfg.routing.tier2_model) if cfg.routing.tier2_model else None

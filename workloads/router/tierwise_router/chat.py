@@ -196,18 +196,23 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
     # Hooks (skipped when not configured).
     hooks = st.config.hooks
     try:
-        v = await guard(st.session, hooks, "input", team.name, messages=messages)
+        v = await guard(st.session, hooks, "input", team.name, messages=messages, request_id=rid)
         if v is not None:
             if v.decision in ("block", "escalate"):
                 m.child(m.rejections, team.name, "guardrail").inc()
-                raise Reply(error_response(400, f"The request was {v.decision}ed by the guardrails.",
+                ticket = f" (review ticket {v.ticket_id})" if v.ticket_id else ""
+                raise Reply(error_response(400, f"The request was {v.decision}ed by the guardrails{ticket}.",
                                            "invalid_request_error", f"guardrail_{v.decision}"))
             if v.decision == "redact" and v.messages:
                 messages = v.messages
-        passages = await retrieve(st.session, hooks, team.name, text)
+                text = last_user_text(messages)  # retrieval must not see what the guardrails redacted
+        passages = await retrieve(st.session, hooks, st.rag_key, text, request_id=rid)
         if passages:
             messages = augment(messages, passages)
     except HookError as e:
+        if e.status == 413:  # too large to check is not "unavailable": never skip the check for it
+            raise Reply(error_response(413, "The request is too large for the guardrails check.",
+                                       "invalid_request_error", "guardrail_input_too_large"))
         if not hooks.fail_open:
             raise Reply(error_response(503, f"A required hook is unavailable: {e}", "api_error", "hook_unavailable"))
         event(st.log, "hook_skipped", logging.WARNING, request_id=rid, error=str(e))
@@ -384,7 +389,7 @@ class CallCtx:
         if hooks.guardrails_url is not None:
             out = "".join((c.get("message") or {}).get("content") or "" for c in obj.get("choices", []))
             try:
-                v = await guard(st.session, hooks, "output", self.team.name, text=out)
+                v = await guard(st.session, hooks, "output", self.team.name, text=out, request_id=self.rid)
             except HookError as e:
                 if not hooks.fail_open:
                     raise Reply(error_response(503, f"A required hook is unavailable: {e}", "api_error",

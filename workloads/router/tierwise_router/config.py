@@ -135,10 +135,19 @@ Model = Annotated[VllmModel | BedrockModel, Field(discriminator="kind")]
 class Hooks(Strict):
     guardrails_url: HttpUrl | None = Field(default=None, description="POST {url}/v1/check, both directions")
     rag_url: HttpUrl | None = Field(default=None, description="POST {url}/v1/retrieve before the call")
-    rag_collection: str | None = None
+    rag_collections: list[str] = Field(default_factory=list, max_length=32,
+                                       description="collections to retrieve from (the RAG API needs at least one)")
+    rag_mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     rag_top_k: int = Field(default=4, ge=1, le=50)
     timeout_s: float = Field(default=2.0, gt=0)
     fail_open: bool = Field(default=False, description="when a hook is down: False → 503, True → skip")
+
+    @model_validator(mode="after")
+    def _rag_needs_collections(self) -> Hooks:
+        if self.rag_url is not None and not self.rag_collections:
+            raise ValueError("hooks.rag_collections: required when rag_url is set (POST /v1/retrieve needs at "
+                             "least one collection)")
+        return self
 
 
 class Routing(Strict):

@@ -66,6 +66,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.written = 0
+        self.batches = 0  # fsyncs done by the writer (observable in tests)
         if not self._always:
             self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
             self._thread.start()
@@ -111,6 +112,7 @@ class Ledger:
                 os.write(self._fd, b"".join(batch))
                 os.fsync(self._fd)
                 self.written += len(batch)
+                self.batches += 1
 
     def close(self) -> None:
         if self._thread is not None:

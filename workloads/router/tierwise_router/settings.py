@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     log_level: str = "INFO"
     otel_endpoint: HttpUrl | None = None
+    rag_api_key: SecretStr | None = Field(default=None, description="bearer key the router presents to the RAG "
+                                          "service (its team decides which collections may be read)")
     service_name: str = "tierwise-router"
 
     def model_post_init(self, _ctx: object) -> None:

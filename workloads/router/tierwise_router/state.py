@@ -44,8 +44,11 @@ class RouterState:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     tasks: list[asyncio.Task] = field(default_factory=list)
     ids: random.Random = field(default_factory=lambda: random.Random())  # seeded from urandom once
+    rag_key: str | None = None  # settings.rag_api_key, unwrapped once
     prices: dict[str, ExactPrice] = field(default_factory=dict)  # model name → integer price (config.py)
 
     def __post_init__(self) -> None:
+        if self.rag_key is None and self.settings.rag_api_key is not None:
+            self.rag_key = self.settings.rag_api_key.get_secret_value()
         if not self.prices:
             self.prices = {m.name: ExactPrice(m.price) for m in self.config.models}
