@@ -41,7 +41,8 @@ RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 #: Scrape job names the generated scrape configs use (scrape.py); TierwiseTargetDown watches them.
 JOBS = ("tierwise-router", "tierwise-rag", "tierwise-guardrails", "tierwise-vllm", "dcgm-exporter", "karpenter")
 
-RUNBOOK = "https://github.com/tierwise/tierwise/blob/main/workloads/observability/README.md#"
+#: Runbooks are README sections (a repo path, so forks need not rewrite a URL).
+RUNBOOK = "workloads/observability/README.md#"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _alert(name: str, expr: str, for_: str, severity: str, component: str, summa
         "expr": expr,
         "for": opts.for_override if opts.for_override is not None else for_,
         "labels": {"severity": severity, "component": component},
-        "annotations": {"summary": summary, "description": description, "runbook_url": RUNBOOK + name.lower()},
+        "annotations": {"summary": summary, "description": description, "runbook": RUNBOOK + name.lower()},
     }
 
 
