@@ -152,7 +152,7 @@ class ServingStack(TierwiseStack):
         router_base = render_router_base_file(
             teams=env.teams, models=env.models, bedrock=env.bedrock, serving=sv, region=env.region,
             model_urls={name: srv.service_url for name, srv in self.model_servers.items()},
-            rag_url=rag.url, guardrails_url=guardrails.url)
+            rag_url=rag.url, guardrails_url=guardrails.url, agents=env.agents)
         keys_dir = f"{CONFIG_DIR}/secrets/{sv.router_api_keys_secret}"
         router = self._service(
             "router", sv.router, images, ROUTER_PORT, svc_common, create_hpa=False,

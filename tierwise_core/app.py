@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import Environment
 
 #: Deploy order. Stack ids are `<env>-<layer>`.
-LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving"]
+LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "agents"]
 TARGET_VERSIONS = {"terraform": ">=1.10.0"}
 
 
@@ -23,6 +23,7 @@ def build_app(env: Environment, outdir: str | None = None):
     """Create the App with all stacks for `env`. Imports the provider bindings (slow) on first call."""
     from cdktn import App
 
+    from tierwise.stacks.agents import AgentsStack
     from tierwise.stacks.capacity import CapacityStack
     from tierwise.stacks.cluster import ClusterStack
     from tierwise.stacks.governance import GovernanceStack
@@ -42,6 +43,8 @@ def build_app(env: Environment, outdir: str | None = None):
     GovernanceStack(app, env)
     serving = ServingStack(app, env, network=network, cluster=cluster)
     serving.add_dependency(tenancy)
+    agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)
+    agents.add_dependency(serving)
     return app
 
 

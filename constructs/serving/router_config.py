@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tierwise.config.agents import Agent
 from tierwise.config.model import Bedrock, CatalogModel, Serving, Team
 
 BASE_FILE = "router.base.json"
@@ -32,7 +33,8 @@ def _usd(x: float) -> str:
 
 
 def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedrock: Bedrock, serving: Serving, region: str,
-                         model_urls: dict[str, str], rag_url: str, guardrails_url: str | None) -> dict[str, Any]:
+                         model_urls: dict[str, str], rag_url: str, guardrails_url: str | None,
+                         agents: list[Agent] = ()) -> dict[str, Any]:
     if not models:
         raise ValueError("the router needs at least one catalog model (tier 1)")
     out_models: list[dict[str, Any]] = []
@@ -58,7 +60,11 @@ def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedro
     return {
         "version": 1,
         "teams": [{"name": t.name, "budgets": {"tokens_per_day": t.tokens_per_day, "usd_per_month": _usd(t.monthly_budget_usd)},
-                   "allowed_models": sorted(t.allowed_models)} for t in teams],
+                   "allowed_models": sorted(t.allowed_models)} for t in teams]
+                 # each agent is its own principal (own key, budget, models), named `<team>:agent:<name>`
+                 + [{"name": a.router_principal, "budgets": {"tokens_per_day": a.tokens_per_day, **(
+                     {"usd_per_month": _usd(a.monthly_budget_usd)} if a.monthly_budget_usd else {})},
+                     "allowed_models": sorted(a.models)} for a in agents],
         "models": out_models,
         "routing": routing,
         "hooks": hooks,

@@ -50,7 +50,8 @@ def test_schema_check_catches_a_misspelled_field():
 
 def test_gpu_pools_have_gpu_and_cpu_limits_and_taint(synthesized):
     env = load_environment(REPO / "environments" / "prod.yaml")
-    pools = {o["metadata"]["name"]: o for _, _, o in iter_manifests(synthesized["prod"]) if o["kind"] == "NodePool"}
+    pools = {o["metadata"]["name"]: o for stack, _, o in iter_manifests(synthesized["prod"])
+             if o["kind"] == "NodePool" and stack == "prod-tenancy"}  # the CPU agent pool lives in prod-agents
     assert set(pools) == {p.name for p in env.gpu_pools}
     for p in env.gpu_pools:
         spec = pools[p.name]["spec"]

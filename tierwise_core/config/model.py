@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .agents import Agent, AgentPool, check_agents
 from .hardware import FAMILIES, WEIGHTS_MEMORY_FRACTION, weights_gib
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="DNS-1123 label")]
@@ -375,6 +376,10 @@ class Environment(Strict):
     teams: Annotated[list[Team], Field(min_length=1)]
     bedrock: Bedrock = Bedrock()
     serving: Serving = Serving()
+    #: Agents (config/agents.py): identity, reach, queue, scaling, state and budget per agent.
+    agents: list[Agent] = Field(default_factory=list)
+    #: The dedicated CPU NodePool agents run on.
+    agent_pool: AgentPool = AgentPool()
     tags: dict[str, str] = Field(default_factory=dict)
     #: Keep stateful resources (KMS keys, buckets, log groups) on `terraform destroy`.
     protect_stateful: bool = True
@@ -416,6 +421,7 @@ class Environment(Strict):
             if total > p.gpu_limit:
                 raise ValueError(f"gpu_pools ({p.name}): teams' gpu_quota add up to {total} GPUs, above gpu_limit {p.gpu_limit}")
         _check_serving(self)
+        check_agents(self)
         return self
 
     # -- slices handed to stacks ----------------------------------------------------------------
