@@ -20,6 +20,7 @@ from .deps import Unauthorized
 from .embedding import Embedder, HashingEmbedder, MiniLMEmbedder, OnnxMiniLMEmbedder
 from .engine import Conflict, InvalidRequest, KnowledgeBase, NotFound
 from .observability import configure_logging, create_metrics
+from .lexical import LexicalConfig
 from .rerank import ConvexCombinationReranker
 from .settings import Settings
 from .store import Store
@@ -58,6 +59,7 @@ def build_kb(settings: Settings, embedder: Embedder | None = None) -> KnowledgeB
         max_chunks_per_document=settings.max_chunks_per_document,
         reranker=ConvexCombinationReranker(settings.rerank_alpha),
         rerank_depth=settings.rerank_depth,
+        lexical=LexicalConfig(stopwords=settings.bm25_stopwords, stem=settings.bm25_stem, k1=settings.bm25_k1, b=settings.bm25_b),
     )
     kb.open()
     return kb

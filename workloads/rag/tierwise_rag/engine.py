@@ -34,7 +34,7 @@ from .chunking import Chunk, ChunkingConfig, chunk_document
 from .documents import Document, DocumentError, RawDocument, validate
 from .embedding import Embedder
 from .fusion import rrf
-from .lexical import BM25Index
+from .lexical import BM25Index, LexicalConfig
 from .rerank import Candidate, Reranker
 from .store import Store, point_id
 
@@ -64,6 +64,11 @@ class FusionConfig(BaseModel):
     dense_weight: float = Field(1.0, ge=0.0, le=10.0)
     rrf_k: float = Field(60.0, gt=0.0, le=1000.0)
     candidates: int = Field(50, ge=1, le=1000, description="depth of each retriever's list before fusion")
+    aggregate: Literal["none", "max", "sum"] = Field(
+        "none",
+        description="none: fuse chunk lists; max/sum: first fold each retriever's chunks to documents (document score = max or sum "
+        "of its chunk scores), fuse the document lists, then return each document's candidate chunks in document order",
+    )
 
 
 class VersionInfo(BaseModel):
@@ -176,6 +181,7 @@ class KnowledgeBase:
         max_chunks_per_document: int = 2000,
         reranker: Reranker | None = None,
         rerank_depth: int = 30,
+        lexical: LexicalConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -186,6 +192,7 @@ class KnowledgeBase:
         self.max_chunks_per_document = max_chunks_per_document
         self.reranker = reranker
         self.rerank_depth = rerank_depth
+        self.lexical = lexical or LexicalConfig()
         self.clock = clock
         self._entries: dict[str, CollectionInfo] = {}
         self._active: dict[str, Snapshot] = {}  # the one reference a query reads
@@ -287,7 +294,7 @@ class KnowledgeBase:
     def _snapshot(self, name: str, kind: Kind, version: str | None, physical: str, items: list[tuple[str, dict[str, Any]]]) -> Snapshot:
         items = sorted(items, key=lambda kv: (kv[1]["doc_id"], kv[1]["chunk_index"]))
         texts = [_lexical_text(p) for _, p in items]
-        return Snapshot(name, kind, version, physical, tuple(k for k, _ in items), tuple(p for _, p in items), BM25Index(texts))
+        return Snapshot(name, kind, version, physical, tuple(k for k, _ in items), tuple(p for _, p in items), BM25Index(texts, self.lexical))
 
     def _version_snapshot(self, name: str, version: str) -> Snapshot:
         key = (name, version)
@@ -613,6 +620,8 @@ class KnowledgeBase:
         timings["embed_ms"] = (time.perf_counter() - t0) * 1000
 
         lists: list[tuple[float, list[tuple[str, str]]]] = []
+        doc_lists: list[tuple[float, list[tuple[str, str]]]] = []  # (collection, doc id) keys, when aggregating
+        aggregate = next((info.fusion.aggregate for info, _ in snaps if info.fusion.aggregate != "none"), "none")
         payloads: dict[tuple[str, str], dict[str, Any]] = {}
         ranks: dict[tuple[str, str], dict[str, int | None]] = {}
         qfilter = _qdrant_filter(filters)
@@ -635,6 +644,8 @@ class KnowledgeBase:
                     ranks.setdefault(key, {"bm25": None, "dense": None})["bm25"] = rank
                     keys.append(key)
                 lists.append((fusion.bm25_weight if mode == "hybrid" else 1.0, keys))
+                if aggregate != "none":
+                    doc_lists.append((lists[-1][0], _fold_to_docs(keys, bm25_scores, payloads, aggregate)))
                 bm25_ms += (time.perf_counter() - t) * 1000
             if mode in ("hybrid", "dense"):
                 t = time.perf_counter()
@@ -647,12 +658,16 @@ class KnowledgeBase:
                     ranks.setdefault(key, {"bm25": None, "dense": None})["dense"] = rank
                     keys.append(key)
                 lists.append((fusion.dense_weight if mode == "hybrid" else 1.0, keys))
+                if aggregate != "none":
+                    doc_lists.append((lists[-1][0], _fold_to_docs(keys, dense_scores, payloads, aggregate)))
                 dense_ms += (time.perf_counter() - t) * 1000
         timings["bm25_ms"], timings["dense_ms"] = bm25_ms, dense_ms
 
         t = time.perf_counter()
         rrf_k = min((info.fusion.rrf_k for info, _ in snaps), default=60.0)
         fused = rrf(lists, k=rrf_k)
+        if aggregate != "none":
+            fused = _expand_docs(rrf(doc_lists, k=rrf_k), fused, payloads)  # type: ignore[arg-type]
         timings["fusion_ms"] = (time.perf_counter() - t) * 1000
 
         if rerank and fused:
@@ -715,6 +730,29 @@ class KnowledgeBase:
 def _lexical_text(payload: dict[str, Any]) -> str:
     headings = payload.get("headings") or []
     return (" > ".join(headings) + "\n\n" + payload["text"]) if headings else payload["text"]
+
+
+def _fold_to_docs(
+    keys: list[tuple[str, str]], scores: dict[tuple[str, str], float], payloads: dict[tuple[str, str], dict[str, Any]], how: str
+) -> list[tuple[str, str]]:
+    """One retriever's chunk list → its document list, ranked by the max or the sum of the chunk scores."""
+    agg: dict[tuple[str, str], float] = {}
+    for key in keys:
+        doc = (key[0], payloads[key]["doc_id"])
+        s = scores[key]
+        agg[doc] = (max(agg[doc], s) if how == "max" else agg[doc] + s) if doc in agg else s
+    return sorted(agg, key=lambda d: agg[d], reverse=True)
+
+
+def _expand_docs(
+    fused_docs: list[tuple[tuple[str, str], float]], fused_chunks: list[tuple[tuple[str, str], float]], payloads: dict[tuple[str, str], dict[str, Any]]
+) -> list[tuple[tuple[str, str], float]]:
+    """Documents in fused order, each followed by its candidate chunks in chunk-fusion order; a chunk's
+    score is its document's fused score."""
+    by_doc: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key, _ in fused_chunks:
+        by_doc.setdefault((key[0], payloads[key]["doc_id"]), []).append(key)
+    return [(key, score) for doc, score in fused_docs for key in by_doc.get(doc, ())]
 
 
 def _docs_view(records: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

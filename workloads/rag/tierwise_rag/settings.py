@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_chunks_per_document: int = Field(2000, ge=1)
     max_batch_documents: int = Field(256, ge=1)
     # retrieval
+    bm25_stopwords: Literal["en_plus", "en", "none"] = Field("en_plus", description="en_plus: NLTK's 179 English stop words; en: Lucene's 33")
+    bm25_stem: bool = True
+    bm25_k1: float = Field(1.2, gt=0.0, le=10.0)
+    bm25_b: float = Field(0.75, ge=0.0, le=1.0)
     rerank_alpha: float = Field(0.5, ge=0.0, le=1.0)
     rerank_depth: int = Field(30, ge=1, le=200)
     # access
