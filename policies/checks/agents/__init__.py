@@ -1,0 +1,1 @@
+"""TW-AGENT checks: agents' identity, model access and egress, read from the synthesized output."""
