@@ -59,7 +59,10 @@ def main() -> None:
                      "stacks": len(files), "gate_cmd": " ".join(gate[1:]), "bare_cmd": " ".join(bare[1:])},
         "metrics": {"gate_median_s": round(med["gate_s"], 3), "bare_checkov_median_s": round(med["bare_checkov_s"], 3),
                     "ratio_gate_over_bare": round(med["gate_s"] / med["bare_checkov_s"], 3),
-                    "target_ratio": 1.5, "met": med["gate_s"] / med["bare_checkov_s"] <= 1.5,
+                    "target_ratio": 1.5,
+                    # a crashed run (exit >= 2) is fast and meaningless: such a result is invalid, never "met"
+                    "valid": rcs["gate"] <= {0, 1} and rcs["bare"] <= {0, 1},
+                    "met": rcs["gate"] <= {0, 1} and rcs["bare"] <= {0, 1} and med["gate_s"] / med["bare_checkov_s"] <= 1.5,
                     "gate_exit_codes": sorted(rcs["gate"]), "bare_exit_codes": sorted(rcs["bare"])},
         "samples": samples,
     }
