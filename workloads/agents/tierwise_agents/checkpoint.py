@@ -28,7 +28,8 @@ class TaskState:
     pending: dict[str, Any] = field(default_factory=dict)  # e.g. approval tickets requested but not decided
 
     def to_json(self) -> str:
-        return json.dumps({"status": self.status, "steps": self.steps, "pending": self.pending}, sort_keys=True)
+        # insertion order kept on purpose: `steps` lists the completed steps in the order they ran
+        return json.dumps({"status": self.status, "steps": self.steps, "pending": self.pending})
 
 
 class DynamoCheckpointStore:
