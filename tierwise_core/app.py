@@ -48,6 +48,20 @@ def build_app(env: Environment, outdir: str | None = None):
     return app
 
 
+def synth_facts(env: Environment) -> dict:
+    """Facts the policy gate needs that Terraform does not carry (token budgets are not resources).
+
+    Written beside the stacks as `tierwise.json`, so policies keep reading `cdktf.out/` only."""
+    return {
+        "environment": env.name,
+        "layers": LAYERS,
+        "region": env.region,
+        "bedrock": {"allowed_model_ids": list(env.bedrock.allowed_model_ids)},
+        "teams": [{"name": t.name, "cost_center": t.cost_center, "monthly_budget_usd": t.monthly_budget_usd,
+                   "bedrock": [b.model_dump() for b in t.bedrock]} for t in env.teams],
+    }
+
+
 def synth(env: Environment, out: Path) -> None:
     """Synthesize into a sibling temp dir, then swap it in: a failed synth never touches `out`."""
     out = out.resolve()
@@ -55,7 +69,7 @@ def synth(env: Environment, out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         build_app(env, str(tmp)).synth()
-        (tmp / "tierwise.json").write_text(json.dumps({"environment": env.name, "layers": LAYERS}, indent=2) + "\n")
+        (tmp / "tierwise.json").write_text(json.dumps(synth_facts(env), indent=2, sort_keys=True) + "\n")
         old = out.with_name(f".{out.name}.old")
         if old.exists():
             shutil.rmtree(old)

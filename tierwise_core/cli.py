@@ -26,6 +26,18 @@ def _err(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
 
 
+def _prefer_repo_node() -> None:
+    """jsii runs the provider bindings under `node` from PATH: prefer the repo-local Node 22 that
+    `make setup` installs (pinned by package-lock.json) over an older system Node."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        bin_dir = base / "node_modules" / ".bin"
+        if (bin_dir / "node").exists():
+            os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+            break
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+
 @app.command()
 def synth(
     env: str = typer.Option("dev", "--env", "-e", help="Environment name (environments/NAME.yaml) or a path to a YAML file."),
@@ -38,6 +50,7 @@ def synth(
     except ConfigError as e:
         _err(str(e))
         raise typer.Exit(EXIT_CONFIG)
+    _prefer_repo_node()
     from .app import summarize, synth as do_synth
     from .summary import capacity_lines
 
@@ -80,6 +93,7 @@ def cdktn_app() -> None:
     except ConfigError as e:
         _err(str(e))
         raise typer.Exit(EXIT_CONFIG)
+    _prefer_repo_node()
     from .app import build_app
 
     build_app(environment).synth()

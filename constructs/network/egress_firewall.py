@@ -48,6 +48,7 @@ class EgressFirewall(Construct):
                     "targets": sorted(props.allowed_domains)}},
                 "stateful_rule_options": {"rule_order": "STRICT_ORDER"},
             },
+            encryption_configuration={"type": "CUSTOMER_KMS", "key_id": props.log_key.key_arn},
         )
         self.policy = NetworkfirewallFirewallPolicy(
             self, "policy", name=f"{props.name}-egress",
@@ -58,6 +59,7 @@ class EgressFirewall(Construct):
                 "stateful_default_actions": ["aws:drop_established", "aws:alert_established"],
                 "stateful_rule_group_reference": struct_list([{"resource_arn": self.rule_group.arn, "priority": 100}]),
             },
+            encryption_configuration={"type": "CUSTOMER_KMS", "key_id": props.log_key.key_arn},
         )
         self.firewall = NetworkfirewallFirewall(
             self, "firewall", name=f"{props.name}-egress", vpc_id=vpc.vpc_id, firewall_policy_arn=self.policy.arn,

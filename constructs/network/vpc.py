@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from constructs import Construct
+from cdktn_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktn_provider_aws.eip import Eip
 from cdktn_provider_aws.internet_gateway import InternetGateway
 from cdktn_provider_aws.nat_gateway import NatGateway
@@ -51,13 +52,16 @@ def plan_subnets(cidr: str, azs: list[str]) -> list[SubnetPlan]:
 
 
 class EgressVpc(Construct):
-    """Creates `aws_vpc`, `aws_internet_gateway`, and per AZ: three `aws_subnet`s, an `aws_eip`, an
+    """Creates `aws_vpc`, its `aws_default_security_group` with no rules, `aws_internet_gateway`, and per AZ: three `aws_subnet`s, an `aws_eip`, an
     `aws_nat_gateway` and three `aws_route_table`s with their associations."""
 
     def __init__(self, scope: Construct, id: str, *, props: EgressVpcProps) -> None:
         super().__init__(scope, id)
         self.props = props
         self.vpc = Vpc(self, "vpc", cidr_block=props.cidr, enable_dns_hostnames=True, enable_dns_support=True, tags={"Name": props.name})
+        # Adopt the VPC's default security group and strip its rules: nothing may rely on it.
+        DefaultSecurityGroup(self, "default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
+                             tags={"Name": f"{props.name}-default-unused"})
         self.igw = InternetGateway(self, "igw", vpc_id=self.vpc.id, tags={"Name": props.name})
         self.plan = plan_subnets(props.cidr, props.availability_zones)
         self.private_subnets: list[Subnet] = []
