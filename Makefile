@@ -22,7 +22,7 @@ WORKLOADS := $(patsubst workloads/%/pyproject.toml,%,$(wildcard workloads/*/pypr
 PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' \) 2>/dev/null | sort)
 PKG_HASH := $(shell echo "$(PKG_FILES)" | md5sum | cut -c1-12)
 
-.PHONY: setup synth test test-fast local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))
+.PHONY: setup synth policy cost bench-synth bench-policy test test-fast local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))
 
 $(STAMP):
 	@mkdir -p $(STAMP)
@@ -81,6 +81,19 @@ workloads: $(addprefix $(STAMP)/venv-,$(WORKLOADS))
 
 synth: setup
 	.venv/bin/tierwise synth --env $(ENV) --out $(OUT)
+
+# The pull-request gate on the synthesized output (run `make synth` first, or set OUT).
+policy: setup
+	.venv/bin/tierwise policy -d $(OUT)
+
+cost: setup
+	.venv/bin/tierwise cost -d $(OUT) --env $(ENV)
+
+bench-synth: setup
+	.venv/bin/python bench/synth.py
+
+bench-policy: setup
+	.venv/bin/python bench/policy.py --synth-dir $(OUT)
 
 envs: setup
 	.venv/bin/tierwise envs
