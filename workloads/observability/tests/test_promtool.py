@@ -1,8 +1,9 @@
-"""`promtool test rules` for every rule, against the checked-in generated/dev rules.
+"""`promtool test rules` for every rule.
 
-The hand-written tests live in tests/promtool/*.test.yaml. They read `rules.yaml` = the checked-in
-file with annotations removed (so expectations state labels and values, not prose), except
-annotations.test.yaml, which checks that the templates render against the full file.
+The hand-written tests live in tests/promtool/*.test.yaml, written against the fixed environment
+tests/promtool/environment.yaml (team "assistants", 15000 USD/month, queue_target_waiting 4). They
+read `rules.yaml` = the rules rendered for it with annotations removed (so expectations state labels
+and values, not prose), except annotations.test.yaml, which reads the full `rules-full.yaml`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tierwise_observability.rules import alert_names, record_names
+from tierwise_observability.environment import load
+from tierwise_observability.rules import alert_names, record_names, render_rules
+from tierwise_observability.yamlio import dump
 
 from obs_helpers import PKG, run_promtool
 
 TESTS = sorted((PKG / "tests" / "promtool").glob("*.test.yaml"))
-RULES = PKG / "generated" / "dev" / "prometheus-rules.yaml"
+RULES = render_rules(load(PKG / "tests" / "promtool" / "environment.yaml"))
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("promtool")
-    full = yaml.safe_load(RULES.read_text())
-    shutil.copy(RULES, d / "rules-full.yaml")
+    (d / "rules-full.yaml").write_text(dump(RULES))
+    full = yaml.safe_load(dump(RULES))
     for g in full["groups"]:
         for r in g["rules"]:
             r.pop("annotations", None)
@@ -59,7 +62,7 @@ def _tests() -> list[dict]:
 
 
 def test_every_alert_has_a_firing_and_a_silent_case() -> None:
-    rules = yaml.safe_load(RULES.read_text())
+    rules = RULES
     firing, silent = set(), set()
     for t in _tests():
         for a in t.get("alert_rule_test", []):
@@ -70,7 +73,7 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
 
 
 def test_every_recording_rule_has_an_expression_test() -> None:
-    rules = yaml.safe_load(RULES.read_text())
+    rules = RULES
     exprs = " ".join(e["expr"] for t in _tests() for e in t.get("promql_expr_test", []))
     untested = [r for r in record_names(rules) if r not in exprs]
     assert not untested, f"recording rules no promql_expr_test evaluates: {untested}"
