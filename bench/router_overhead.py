@@ -14,8 +14,10 @@ Load: an open-loop generator in a *separate process* per run (``--loadgen``), ra
 + httptools on uvloop, keep-alive connections, one pre-framed request, callbacks instead of tasks
 (~20 µs of CPU per request, so the generator is not the bottleneck on these 2 shared cores).
 Latency is measured from each request's *scheduled* send time (no coordinated omission). For each
-rate, ``--reps`` rounds of direct → router → litellm run back to back; added latency per round is
-router pXX − direct pXX of that round, and the reported ``added_*`` is the median over rounds.
+rate, ``--reps`` rounds of direct → router run back to back; added latency per round is router pXX −
+direct pXX of that round, and the reported ``added_*`` is the median over rounds. LiteLLM runs in a
+second phase (direct → litellm rounds, ``--litellm-rates``, default 100 req/s) because it saturates
+below that here and its leftover backlog would otherwise load the router's runs.
 ``os.getloadavg()`` is recorded before each run: other engineers share this machine.
 Writes bench/results/router_overhead/<label>.json with raw samples (µs).
 """
@@ -237,6 +239,9 @@ def main() -> None:
     ap.add_argument("--litellm", default=str(REPO / ".venv-litellm" / "bin" / "litellm"),
                     help="LiteLLM CLI to measure side by side (skipped when missing)")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--litellm-rates", default="100",
+                    help="LiteLLM runs in a second phase (direct ↔ litellm), only at these rates: it saturates "
+                         "below 100 req/s here and its backlog would otherwise spill into the router's runs")
     ap.add_argument("--loadgen", nargs=4, metavar=("URL", "RATE", "DURATION_S", "KEY"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.loadgen:
@@ -274,45 +279,57 @@ def main() -> None:
         litellm_version = subprocess.run([str(Path(litellm).parent / "python"), "-c",
                                           "import importlib.metadata as m; print(m.version('litellm'))"],
                                          capture_output=True, text=True).stdout.strip()
+
+    def start_litellm() -> None:  # only for phase 2: an idle LiteLLM proxy still burns CPU on these 2 cores
         procs.append(subprocess.Popen([litellm, "--config", str(tmp / "litellm.yaml"), "--port", str(ll_port),
                                        "--host", "127.0.0.1", "--num_workers", "1", "--log_config", str(tmp / "log.json")],
                                       env=os.environ | {"LITELLM_LOG": "ERROR"}, start_new_session=True,
                                       stdout=subprocess.DEVNULL, stderr=open(tmp / "litellm.log", "wb")))
+        wait_http(f"http://127.0.0.1:{ll_port}/health/liveliness", timeout=180)
+        run_child(targets["litellm"][0], 50, 1.0, body, LITELLM_KEY)  # warmup
+
     load_start = [round(x, 2) for x in os.getloadavg()]
     try:
         wait_http(f"http://127.0.0.1:{up_port}/health")
         wait_http(f"http://127.0.0.1:{rt_port}/healthz")
-        if litellm:
-            wait_http(f"http://127.0.0.1:{ll_port}/health/liveliness", timeout=120)
         body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Say ok."}],
                            "max_tokens": 1}).encode()
         targets = {"direct": (f"http://127.0.0.1:{up_port}/v1/chat/completions", KEY),
                    "router": (f"http://127.0.0.1:{rt_port}/v1/chat/completions", KEY)}
         if litellm:
             targets["litellm"] = (f"http://127.0.0.1:{ll_port}/v1/chat/completions", LITELLM_KEY)
-        for url, key in targets.values():  # warmup (imports, connection pools, JIT-free but cache-warm)
+        for url, key in (targets["direct"], targets["router"]):  # warmup (imports, connection pools, JIT-free but cache-warm)
             run_child(url, 200, 1.0, body, key)
-        results: dict = {}
-        for rate in rates:
-            rounds = []
-            for _ in range(a.reps):
-                rounds.append({name: run_child(url, rate, a.duration_s, body, key)
-                               for name, (url, key) in targets.items()})
-            entry: dict = {"rounds": rounds}
-            for name in targets:
-                if name == "direct":
-                    continue
-                for q in ("p50", "p99"):
-                    diffs = [r[name][f"latency_{q}_ms"] - r["direct"][f"latency_{q}_ms"] for r in rounds]
-                    entry[f"{name}_added_{q}_ms_per_round"] = [round(x, 3) for x in diffs]
-                    entry[f"{name}_added_{q}_ms"] = round(statistics.median(diffs), 3)
-                entry[f"{name}_failed"] = sum(r[name]["failed"] for r in rounds)
-                entry[f"{name}_throughput_rps_min"] = min(r[name]["throughput_rps"] for r in rounds)
-            results[str(rate)] = entry
-            print(f"{rate:>5} req/s " + " | ".join(
-                f"{n} p50 {statistics.median(r[n]['latency_p50_ms'] for r in rounds):.3f} "
-                f"p99 {statistics.median(r[n]['latency_p99_ms'] for r in rounds):.3f} "
-                f"failed {sum(r[n]['failed'] for r in rounds)}" for n in targets), flush=True)
+        def phase(rates_: list[int], names: list[str]) -> dict:
+            res: dict = {}
+            for rate in rates_:
+                rounds = []
+                for _ in range(a.reps):
+                    rounds.append({n: run_child(targets[n][0], rate, a.duration_s, body, targets[n][1]) for n in names})
+                entry: dict = {"rounds": rounds}
+                for name in names[1:]:
+                    for q in ("p50", "p99"):
+                        diffs = [r[name][f"latency_{q}_ms"] - r["direct"][f"latency_{q}_ms"] for r in rounds]
+                        entry[f"{name}_added_{q}_ms_per_round"] = [round(x, 3) for x in diffs]
+                        entry[f"{name}_added_{q}_ms"] = round(statistics.median(diffs), 3)
+                    entry[f"{name}_failed"] = sum(r[name]["failed"] for r in rounds)
+                    entry[f"{name}_throughput_rps_min"] = min(r[name]["throughput_rps"] for r in rounds)
+                res[str(rate)] = entry
+                print(f"{rate:>5} req/s " + " | ".join(
+                    f"{n} p50 {statistics.median(r[n]['latency_p50_ms'] for r in rounds):.3f} "
+                    f"p99 {statistics.median(r[n]['latency_p99_ms'] for r in rounds):.3f} "
+                    f"failed {sum(r[n]['failed'] for r in rounds)}" for n in names), flush=True)
+            return res
+
+        results = phase(rates, ["direct", "router"])
+        litellm_results: dict = {}
+        if litellm:
+            start_litellm()
+            litellm_results = phase([int(x) for x in a.litellm_rates.split(",")], ["direct", "litellm"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{rt_port}/metrics", timeout=10) as resp:
+            router_metrics = [ln for ln in resp.read().decode().splitlines()
+                              if ln.startswith(("tierwise_router_upstream_errors_total", "tierwise_router_requests_total",
+                                                "tierwise_router_fallbacks_total", "tierwise_router_rejections_total"))]
     finally:
         for p in procs:
             try:
@@ -334,20 +351,21 @@ def main() -> None:
                         "upstream": "Starlette stub on uvicorn+uvloop+httptools (1 process)",
                         "router": "tierwise_router, uvicorn 1 worker, uvloop+httptools, memory budgets, "
                                   "LEDGER_FSYNC=batch (10 ms group commit), LOG_LEVEL=INFO (1 JSON line/request)",
-                        "router_ledger_lines": ledger_lines, "router_log_lines": log_lines,
+                        "router_ledger_lines": ledger_lines, "router_metrics_end": router_metrics, "router_log_lines": log_lines,
                         "load": "open-loop, separate process per run, raw asyncio+httptools on uvloop, keep-alive, "
                                 "latency from scheduled send time",
                         "litellm": (f"litellm[proxy] {litellm_version}, 1 uvicorn worker, master key, no DB, "
                                     "spend logs off, logs silenced" if litellm else "not installed / skipped")},
            "targets": {"router_added_p99_ms_at_500_rps_max": 2.0, "router_failed_up_to_1000_rps": 0},
-           "results": results}
+           "results": results, "litellm_results": litellm_results}
     out = REPO / "bench" / "results" / "router_overhead" / f"{a.label}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     for rate, r in results.items():
         print(f"{rate:>5} req/s  router added p50 {r['router_added_p50_ms']:.3f} p99 {r['router_added_p99_ms']:.3f} ms "
-              f"failed {r['router_failed']}" + (f" | litellm added p50 {r['litellm_added_p50_ms']:.3f} "
-                                                f"p99 {r['litellm_added_p99_ms']:.3f} failed {r['litellm_failed']}"
-                                                if "litellm_failed" in r else ""))
+              f"failed {r['router_failed']}")
+    for rate, r in litellm_results.items():
+        print(f"{rate:>5} req/s  litellm added p50 {r['litellm_added_p50_ms']:.3f} p99 {r['litellm_added_p99_ms']:.3f} "
+              f"ms failed {r['litellm_failed']}")
     print(f"wrote {out}")
 
 
