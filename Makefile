@@ -66,6 +66,11 @@ test-$(1): $(STAMP)/venv-$(1) $(STAMP)/system
 endef
 $(foreach w,$(WORKLOADS),$(eval $(call WORKLOAD_RULES,$(w))))
 
+# End-to-end suites that start other services for real.
+test-router: $(STAMP)/vllm
+test-observability: $(STAMP)/venv-router
+test-agents: $(STAMP)/venv-router $(STAMP)/venv-guardrails
+
 # --- the heavy vLLM (CPU) environment, kept apart from everything else ----------------------
 $(STAMP)/vllm: requirements/vllm.txt | $(STAMP)
 	@test -x .venv-vllm/bin/python || $(PYTHON) -m venv .venv-vllm
