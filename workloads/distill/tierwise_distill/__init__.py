@@ -1,0 +1,1 @@
+"""tierwise model supply chain: traces -> dataset -> LoRA -> gate -> registry -> vLLM."""
