@@ -59,7 +59,10 @@ class FallbackRegexScrubber:
         for tag, pat in self._patterns:
             def sub(m: re.Match[str], tag: str = tag) -> str:
                 nonlocal n
-                if tag == "CREDIT_CARD" and not _luhn(re.sub(r"\D", "", m.group(0))):
+                digits = re.sub(r"\D", "", m.group(0))
+                if tag == "CREDIT_CARD" and not _luhn(digits):
+                    return m.group(0)
+                if tag == "PHONE_NUMBER" and not 8 <= len(digits) <= 15:  # E.164: at most 15 digits
                     return m.group(0)
                 n += 1
                 return f"<{tag}>"
