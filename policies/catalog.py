@@ -6,6 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from tierwise.policies.checks.agents.tw_agent_001_own_identity import AgentOwnIdentity
+from tierwise.policies.checks.agents.tw_agent_002_models_via_router import AgentModelsViaRouter
+from tierwise.policies.checks.agents.tw_agent_003_declared_egress import AgentDeclaredEgress
 from tierwise.policies.checks.cost.tw_cost_001_gpu_limit import GpuNodePoolLimit
 from tierwise.policies.checks.cost.tw_cost_002_worst_case_budget import WorstCaseWithinBudget
 from tierwise.policies.checks.cost.tw_cost_003_team_budget import TeamBudgetAlerts
@@ -24,6 +27,7 @@ ALL: tuple[type, ...] = (
     EgressPath, FirewallAllowlist, DefaultDeny,
     GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits,
     RequiredTags,
+    AgentOwnIdentity, AgentModelsViaRouter, AgentDeclaredEgress,
 )
 PACKS_DIR = Path(__file__).parent / "packs"
 

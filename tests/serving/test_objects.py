@@ -138,7 +138,8 @@ def test_router_config_map_is_accepted_by_the_router(synth: Any, tmp_path: Path)
     base = tmp_path / "base.json"
     base.write_text(cm["data"]["router.base.json"])
     keys = tmp_path / "api-keys.yaml"
-    keys.write_text("".join(f"{t.name}: ['{i:064x}']\n" for i, t in enumerate(synth.env.teams, start=1)))
+    principals = [t.name for t in synth.env.teams] + [a.router_principal for a in synth.env.agents]  # agents: own keys
+    keys.write_text("".join(f"'{n}': ['{i:064x}']\n" for i, n in enumerate(principals, start=1)))
     out = tmp_path / "router.json"
     subprocess.run([str(ROUTER_BIN / "python"), "-c", script, str(base), str(keys), str(out)], check=True)
     r = subprocess.run([str(ROUTER_BIN / "tierwise-router"), "check-config", str(out)], capture_output=True, text=True)

@@ -73,7 +73,7 @@ class AgentDeclaredEgress:
             r, where = ag.resource, f"{ag.resource.address} (agent {ag.name})"
             decl, why = declared_egress(ag)
             if decl is None:
-                yield result(m, FAIL, r, f"{where}: {why}; onboard the agent through `agents:` so its declared egress is "
+                yield result(m, FAIL, r, f"{where}: {why}; add the agent through `agents:` so its declared egress is "
                                          f"recorded ({DECLARED_EGRESS_ANNOTATION})", finding="Declaration::missing")
                 continue
             pols = egress_policies(index, ag)
