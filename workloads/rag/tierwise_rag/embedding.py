@@ -185,7 +185,8 @@ class OnnxMiniLMEmbedder:
         (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
         return np.asarray(out, dtype=np.float32)
 
-    def embed(self, texts: list[str], *, batch_size: int = 32) -> np.ndarray:
+    def embed(self, texts: list[str], *, batch_size: int = 8) -> np.ndarray:
+        """Batches of 8 padded to their longest member (measured: ~25 % less CPU than 32 on chunks of ~200 tokens)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if len(texts) == 1:  # the query path: no padding, no sorting
