@@ -160,7 +160,9 @@ class ServingStack(TierwiseStack):
             env={"TIERWISE_ROUTER_ENV": "dev" if env.name == "dev" else "prod", "TIERWISE_ROUTER_CONFIG_PATH": "/tmp/router.json",
                  "TIERWISE_ROUTER_BUDGET_BACKEND": "redis", "TIERWISE_ROUTER_LEDGER_PATH": "/tmp/ledger/ledger.jsonl",
                  "AWS_REGION": env.region},
-            secret_env=[SecretEnv("TIERWISE_ROUTER_REDIS_URL", sv.router_redis_secret, "redis-url")],
+            secret_env=[SecretEnv("TIERWISE_ROUTER_REDIS_URL", sv.router_redis_secret, "redis-url")] + (
+                [SecretEnv("TIERWISE_ROUTER_RAG_API_KEY", sv.rag_router_key_secret, "api-key")]
+                if sv.router_rag_collections else []),
             config_files={BASE_FILE: router_base}, secret_mounts=[sv.router_api_keys_secret],
             init_containers=[{"name": "render-config", "image": images["router"], "command": ["/bin/sh", "-c"], "args": [
                 f"python -c \"$MERGE\" {CONFIG_DIR}/{BASE_FILE} {keys_dir}/{KEYS_FILE} /tmp/router.json && "

@@ -35,6 +35,9 @@ def _usd(x: float) -> str:
 def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedrock: Bedrock, serving: Serving, region: str,
                          model_urls: dict[str, str], rag_url: str, guardrails_url: str | None,
                          agents: list[Agent] = ()) -> dict[str, Any]:
+    """The router's RouterConfig. Retrieval augmentation is on only when the environment names the
+    collections the router may ground answers in (`serving.router_rag_collections`): the RAG
+    service requires them, and an empty list must mean "off", not "everything"."""
     if not models:
         raise ValueError("the router needs at least one catalog model (tier 1)")
     out_models: list[dict[str, Any]] = []
@@ -54,7 +57,9 @@ def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedro
                                "saturation_waiting": serving.queue_target_waiting * 4}
     if tier2:
         routing["tier2_model"] = tier2
-    hooks: dict[str, Any] = {"rag_url": rag_url, "fail_open": False}
+    hooks: dict[str, Any] = {"fail_open": False}
+    if serving.router_rag_collections:
+        hooks.update(rag_url=rag_url, rag_collections=list(serving.router_rag_collections))
     if guardrails_url:
         hooks["guardrails_url"] = guardrails_url
     return {

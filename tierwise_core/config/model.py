@@ -341,6 +341,10 @@ class Serving(Strict):
     router_tier1_model: str | None = None
     router_tier2_model: str | None = None
     target_tier2_share: Annotated[float, Field(ge=0, le=1)] = 0.3
+    #: RAG collections the router grounds Tier-1/2 calls in; retrieval augmentation is off when empty.
+    #: The router presents the key in Secret `rag_router_key_secret` (key `api-key`) to the RAG service.
+    router_rag_collections: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]] = Field(default_factory=list)
+    rag_router_key_secret: Name = "tierwise-router-rag-key"
     #: Bedrock on-demand prices charged to teams by the router, per allowed model id.
     bedrock_prices: dict[str, BedrockPrice] = Field(default_factory=dict)
     #: Kubernetes Secrets created at deploy time (never in YAML): router API-key hashes per team
