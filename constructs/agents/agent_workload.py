@@ -32,6 +32,9 @@ CONFIG_DIR = "/etc/tierwise"
 CONFIG_FILE = "agent.json"
 #: Key of the router API key inside the agent's Secret.
 KEY_SECRET_KEY = "api-key"
+#: The router key is mounted as a file (not an env var), named after the setting it fills.
+SECRETS_DIR = f"{CONFIG_DIR}/secrets"
+KEY_FILE = "tierwise_agent_router_api_key"
 IAM_ROLE_NAME_MAX = 64
 
 
@@ -159,16 +162,18 @@ class AgentWorkload(Construct):
         env = [{"name": "TIERWISE_AGENT_CONFIG_PATH", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
                {"name": "AWS_REGION", "value": p.region},
                {"name": "TIERWISE_AGENT_HEARTBEAT_PATH", "value": "/tmp/heartbeat"},
-               {"name": "TIERWISE_AGENT_ROUTER_API_KEY",
-                "valueFrom": {"secretKeyRef": {"name": p.router_key_secret, "key": KEY_SECRET_KEY}}}]
+               {"name": "TIERWISE_AGENT_SECRETS_DIR", "value": SECRETS_DIR}]
+        alive = ["tierwise-agent", "alive", "--max-age-s", str(max(60, p.visibility_timeout_s))]
         container = {
             "name": "agent", "image": p.image, "imagePullPolicy": "IfNotPresent", "env": env,
             "resources": {"requests": {"cpu": p.cpu, "memory": f"{p.memory_mib}Mi"}, "limits": {"memory": f"{p.memory_mib}Mi"}},
-            "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "config", "mountPath": f"{CONFIG_DIR}/{CONFIG_FILE}", "subPath": CONFIG_FILE, "readOnly": True},
+                             {"name": "router-key", "mountPath": SECRETS_DIR, "readOnly": True},
+                             {"name": "tmp", "mountPath": "/tmp"}],
             "securityContext": container_security(),
             # a worker has no port: liveness is a heartbeat the agent loop touches between receives and steps
-            "livenessProbe": {"exec": {"command": ["tierwise-agent", "alive", "--max-age-s", str(max(60, p.visibility_timeout_s))]},
-                              "periodSeconds": 30, "failureThreshold": 3},
+            "livenessProbe": {"exec": {"command": alive}, "periodSeconds": 30, "failureThreshold": 3},
+            "readinessProbe": {"exec": {"command": alive}, "periodSeconds": 30, "failureThreshold": 1},
         }
         self.deployment = KubernetesObject(self, "deployment", body={
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -179,7 +184,10 @@ class AgentWorkload(Construct):
                          "serviceAccountName": name, "automountServiceAccountToken": False, "enableServiceLinks": False,
                          "securityContext": pod_security(), "terminationGracePeriodSeconds": 60,
                          "containers": [container], "topologySpreadConstraints": spread(name),
-                         "volumes": [{"name": "config", "configMap": {"name": name}}, {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                         "volumes": [{"name": "config", "configMap": {"name": name}},
+                                     {"name": "router-key", "secret": {"secretName": p.router_key_secret, "defaultMode": 0o440,
+                                                                       "items": [{"key": KEY_SECRET_KEY, "path": KEY_FILE}]}},
+                                     {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
                          **agent_placement()}}}})
         for d in (sa, cm):
             self.deployment.manifest.node.add_dependency(d.manifest)

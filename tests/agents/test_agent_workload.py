@@ -46,8 +46,9 @@ def test_agent_entry_synthesizes_into_its_pieces(agent_synths, env_name):
         assert "replicas" not in dep["spec"]  # KEDA owns them
         assert pod["serviceAccountName"] == name and pod["nodeSelector"] == {"tierwise.io/node-role": "agents"}
         assert {"key": "tierwise.io/agents", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in pod["tolerations"]
-        env_vars = {e["name"]: e for e in pod["containers"][0]["env"]}
-        assert env_vars["TIERWISE_AGENT_ROUTER_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": a.key_secret, "key": "api-key"}
+        key_vol = next(v for v in pod["volumes"] if v["name"] == "router-key")["secret"]
+        assert key_vol["secretName"] == a.key_secret and key_vol["items"] == [{"key": "api-key", "path": "tierwise_agent_router_api_key"}]
+        assert not [e for e in pod["containers"][0]["env"] if "valueFrom" in e]  # no secret in env vars
         decl = json.loads(dep["metadata"]["annotations"]["tierwise.io/declared-egress"])
         assert sorted(decl["fqdns"]) == sorted(t.fqdn for t in a.tools_of("external"))
         so = one(stack, "ScaledObject", name)

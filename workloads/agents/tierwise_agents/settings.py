@@ -11,9 +11,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERWISE_AGENT_", extra="forbid", frozen=True)
 
+    def __init__(self, **values):
+        # the cluster mounts the router key as a file named after this setting (TIERWISE_AGENT_SECRETS_DIR)
+        import os
+
+        secrets = os.environ.get("TIERWISE_AGENT_SECRETS_DIR")
+        super().__init__(**({"_secrets_dir": secrets} if secrets and os.path.isdir(secrets) else {}), **values)
+
     #: The agent.json the platform renders into the agent's ConfigMap.
     config_path: Path = Path("/etc/tierwise/agent.json")
-    #: The agent's router key (from its Secret, `secretKeyRef`); sent as the OpenAI API key.
+    #: The agent's router key (a file from its Secret, or the env var in tests); sent as the OpenAI API key.
     router_api_key: SecretStr
     heartbeat_path: Path = Path("/tmp/heartbeat")
     #: Override for AWS endpoints (tests: a loopback moto server). Unset in the cluster.
