@@ -19,6 +19,7 @@ from tierwise.config.model import CatalogModel, FullGpus, MigSlice
 from tierwise.constructs.capacity.mig_claim_template import claim_template_name
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
+from tierwise.constructs.serving.access_log_bucket import AccessLogBucket, AccessLogBucketProps
 from tierwise.constructs.serving.budget_cache import PORT as VALKEY_PORT
 from tierwise.constructs.serving.budget_cache import ValkeyCache, ValkeyCacheProps
 from tierwise.constructs.serving.data_bucket import DataBucket, DataBucketProps
@@ -81,13 +82,15 @@ class ServingStack(TierwiseStack):
             alias=f"{prefix}/serving", account_id=env.account_id, region=env.region, protect=protect,
             description="serving data: model/adapter/knowledge/audit buckets, escalation queue, Valkey, ECR"))
         bucket = f"{prefix}-{env.account_id}"
-        self.models_bucket = DataBucket(self, "models-bucket", key=key, props=DataBucketProps(
-            name=f"{bucket}-models", protect=protect))
-        self.adapters_bucket = DataBucket(self, "adapters-bucket", key=key, props=DataBucketProps(
-            name=f"{bucket}-adapters", enable_versioning=True, noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
-        self.knowledge_bucket = DataBucket(self, "knowledge-bucket", key=key, props=DataBucketProps(
-            name=f"{bucket}-knowledge", enable_versioning=True, noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
-        self.audit_bucket = DataBucket(self, "audit-bucket", key=key, props=DataBucketProps(
+        logs = AccessLogBucket(self, "access-logs", props=AccessLogBucketProps(
+            name=f"{bucket}-logs", account_id=env.account_id, protect=protect))
+        self.models_bucket = DataBucket(self, "models-bucket", key=key, access_logs=logs, props=DataBucketProps(
+            name=f"{bucket}-models", noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
+        self.adapters_bucket = DataBucket(self, "adapters-bucket", key=key, access_logs=logs, props=DataBucketProps(
+            name=f"{bucket}-adapters", noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
+        self.knowledge_bucket = DataBucket(self, "knowledge-bucket", key=key, access_logs=logs, props=DataBucketProps(
+            name=f"{bucket}-knowledge", noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
+        self.audit_bucket = DataBucket(self, "audit-bucket", key=key, access_logs=logs, props=DataBucketProps(
             name=f"{bucket}-audit", object_lock_days=sv.audit_retention_days, protect=protect))
         self.escalations = EscalationQueue(self, "escalation-queue", key=key, props=EscalationQueueProps(
             name=f"{prefix}-escalations", retention_days=sv.escalation_retention_days, max_receives=sv.escalation_max_receives))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from constructs import Construct
+from cdktn_provider_aws.data_aws_secretsmanager_secret_version import DataAwsSecretsmanagerSecretVersion
 from cdktn_provider_aws.elasticache_replication_group import ElasticacheReplicationGroup
 from cdktn_provider_aws.elasticache_subnet_group import ElasticacheSubnetGroup
 from cdktn_provider_aws.security_group import SecurityGroup
@@ -28,12 +29,17 @@ class ValkeyCacheProps:
     replicas: int = 1
     engine_version: str = "8.0"
     snapshot_retention_days: int = 1
+    #: Secrets Manager secret (by name, created at deploy time, never in YAML) whose current value is the AUTH
+    #: token clients present over TLS; `<name>/valkey-auth-token` when omitted. Read at plan time, so it must
+    #: exist before the first plan; the router's `redis-url` Kubernetes Secret carries the same token.
+    auth_token_secret_name: str | None = None
 
 
 class ValkeyCache(Construct):
     """Creates an `aws_security_group` (6379 from the client group only, no egress), an
-    `aws_elasticache_subnet_group` and an `aws_elasticache_replication_group` (Valkey, TLS in transit,
-    KMS at rest)."""
+    `aws_elasticache_subnet_group`, a `aws_secretsmanager_secret_version` data source (the AUTH token, by
+    secret name) and an `aws_elasticache_replication_group` (Valkey, TLS in transit, AUTH token required,
+    KMS at rest; automatic failover and Multi-AZ when it has replicas)."""
 
     def __init__(self, scope: Construct, id: str, *, key: IKmsKey, props: ValkeyCacheProps) -> None:
         super().__init__(scope, id)
@@ -48,12 +54,14 @@ class ValkeyCache(Construct):
         subnets = ElasticacheSubnetGroup(self, "subnets", name=f"{p.name}-valkey", subnet_ids=p.subnet_ids,
                                          description="private subnets of the cluster")
         ha = p.replicas > 0
+        self.auth_token_secret_name = p.auth_token_secret_name or f"{p.name}/valkey-auth-token"
+        token = DataAwsSecretsmanagerSecretVersion(self, "auth-token", secret_id=self.auth_token_secret_name)
         self.group = ElasticacheReplicationGroup(
             self, "group", replication_group_id=f"{p.name}-budgets", description="tierwise router budget and rate-limit state",
             engine="valkey", engine_version=p.engine_version, node_type=p.node_type, num_cache_clusters=1 + p.replicas,
             automatic_failover_enabled=ha, multi_az_enabled=ha, port=PORT, subnet_group_name=subnets.name,
             security_group_ids=[self.security_group.id], at_rest_encryption_enabled="true", kms_key_id=key.key_arn,
-            transit_encryption_enabled=True, snapshot_retention_limit=p.snapshot_retention_days,
+            transit_encryption_enabled=True, auth_token=token.secret_string, snapshot_retention_limit=p.snapshot_retention_days,
             auto_minor_version_upgrade="true", apply_immediately=False)
 
     @property

@@ -1,4 +1,4 @@
-"""`DataBucket`: one private, KMS-encrypted S3 bucket with grants scoped to key prefixes."""
+"""`DataBucket`: one private, KMS-encrypted, versioned and access-logged S3 bucket with grants scoped to key prefixes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from constructs import Construct
+from cdktn_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktn_provider_aws.s3_bucket import S3Bucket
 from cdktn_provider_aws.s3_bucket_lifecycle_configuration import S3BucketLifecycleConfiguration
+from cdktn_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktn_provider_aws.s3_bucket_notification import S3BucketNotification
 from cdktn_provider_aws.s3_bucket_object_lock_configuration import S3BucketObjectLockConfigurationA
 from cdktn_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
 from cdktn_provider_aws.s3_bucket_policy import S3BucketPolicy
@@ -18,6 +21,7 @@ from cdktn_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 
 from ..iam import Statement
 from ..jsii_structs import struct_list
+from .access_log_bucket import AccessLogBucket, AccessLogBucketProps
 
 
 class IKmsKey(Protocol):
@@ -25,15 +29,24 @@ class IKmsKey(Protocol):
     def key_arn(self) -> str: ...
 
 
+class ILogBucket(Protocol):
+    @property
+    def bucket_name(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class DataBucketProps:
     name: str
-    #: Keep every object version (adapters, anchored knowledge, audit). Off: one version per key.
-    enable_versioning: bool = False
+    #: Keep every object version, so an overwrite or delete can be undone. Off: one version per key.
+    enable_versioning: bool = True
     #: Object Lock in COMPLIANCE mode with this default retention (implies versioning). Off when omitted.
     object_lock_days: int | None = None
     #: Expire noncurrent versions after this many days; kept forever when omitted.
     noncurrent_version_days: int | None = None
+    #: Incomplete multipart uploads are aborted (and stop costing storage) after this many days.
+    abort_incomplete_multipart_days: int = 7
+    #: Send object events to EventBridge (default bus; free for S3 events). Off: no event notifications.
+    enable_eventbridge: bool = True
     #: Keep the bucket on `terraform destroy` (and refuse to empty it).
     protect: bool = True
 
@@ -41,16 +54,26 @@ class DataBucketProps:
 class DataBucket(Construct):
     """Creates `aws_s3_bucket`, `aws_s3_bucket_public_access_block` (all blocked),
     `aws_s3_bucket_ownership_controls` (BucketOwnerEnforced), `aws_s3_bucket_server_side_encryption_configuration`
-    (SSE-KMS with bucket keys), `aws_s3_bucket_policy` (deny non-TLS), and when configured
-    `aws_s3_bucket_versioning`, `aws_s3_bucket_object_lock_configuration` and `aws_s3_bucket_lifecycle_configuration`."""
+    (SSE-KMS with bucket keys), `aws_s3_bucket_policy` (deny non-TLS), `aws_s3_bucket_lifecycle_configuration`
+    (abort incomplete multipart uploads; expire noncurrent versions when configured), `aws_s3_bucket_logging`
+    (server access logs to `access_logs`, or to an `AccessLogBucket` `<name>-logs` created here when none is
+    given), `aws_s3_bucket_notification` (EventBridge, unless disabled), and when configured
+    `aws_s3_bucket_versioning` and `aws_s3_bucket_object_lock_configuration`.
 
-    def __init__(self, scope: Construct, id: str, *, key: IKmsKey, props: DataBucketProps) -> None:
+    Not replicated to a second region: tierwise is single-region by design (the suppression of CKV_AWS_144
+    in `policies/suppressions.yaml` says why)."""
+
+    def __init__(self, scope: Construct, id: str, *, key: IKmsKey, props: DataBucketProps,
+                 access_logs: ILogBucket | None = None) -> None:
         super().__init__(scope, id)
         p = props
         if p.object_lock_days is not None and p.object_lock_days < 1:
             raise ValueError(f"DataBucket {p.name}: object_lock_days must be >= 1, got {p.object_lock_days}")
         if p.noncurrent_version_days is not None and not (p.enable_versioning or p.object_lock_days):
             raise ValueError(f"DataBucket {p.name}: noncurrent_version_days needs versioning")
+        if p.abort_incomplete_multipart_days < 1:
+            raise ValueError(f"DataBucket {p.name}: abort_incomplete_multipart_days must be >= 1, "
+                             f"got {p.abort_incomplete_multipart_days}")
         self._key = key
         self.bucket = S3Bucket(self, "bucket", bucket=p.name, object_lock_enabled=p.object_lock_days is not None,
                                force_destroy=not p.protect, lifecycle={"prevent_destroy": p.protect})
@@ -70,11 +93,21 @@ class DataBucket(Construct):
         if p.object_lock_days is not None:
             S3BucketObjectLockConfigurationA(self, "object-lock", bucket=self.bucket.id, rule={
                 "default_retention": {"mode": "COMPLIANCE", "days": p.object_lock_days}})
+        rules = [{"id": "abort-incomplete-multipart", "status": "Enabled", "filter": [{"prefix": ""}],
+                  "abort_incomplete_multipart_upload": [{"days_after_initiation": p.abort_incomplete_multipart_days}]}]
         if p.noncurrent_version_days is not None:
-            S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=struct_list([{
-                "id": "expire-noncurrent", "status": "Enabled", "filter": [{"prefix": ""}],
-                "noncurrent_version_expiration": [{"noncurrent_days": p.noncurrent_version_days}],
-                "abort_incomplete_multipart_upload": [{"days_after_initiation": 7}]}]))
+            rules.append({"id": "expire-noncurrent", "status": "Enabled", "filter": [{"prefix": ""}],
+                          "noncurrent_version_expiration": [{"noncurrent_days": p.noncurrent_version_days}]})
+        S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=struct_list(rules))
+        if access_logs is None:
+            caller = DataAwsCallerIdentity(self, "caller")
+            access_logs = AccessLogBucket(self, "access-logs", props=AccessLogBucketProps(
+                name=f"{p.name}-logs", account_id=caller.account_id, protect=p.protect))
+        self.access_logs = access_logs
+        S3BucketLoggingA(self, "logging", bucket=self.bucket.id, target_bucket=access_logs.bucket_name,
+                         target_prefix=f"{p.name}/")
+        if p.enable_eventbridge:
+            S3BucketNotification(self, "notification", bucket=self.bucket.id, eventbridge=True)
 
     # -- grants: least-privilege statements for a WorkloadIdentity -------------------------------
     def grant_read(self, prefixes: list[str], *, sid: str, versions: bool = False) -> list[Statement]:

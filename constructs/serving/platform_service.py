@@ -15,7 +15,7 @@ from constructs import Construct
 from ..iam import Statement
 from ..identity.workload_identity import WorkloadIdentity, WorkloadIdentityProps
 from ..kubernetes import KubernetesObject
-from .pod_defaults import container_security, labels, pod_security, selector, spread
+from .pod_defaults import IMAGE_PULL_POLICY, container_security, labels, pod_security, resources, selector, spread
 
 CONFIG_DIR = "/etc/tierwise"
 
@@ -36,6 +36,7 @@ class PlatformServiceProps:
     component: str
     image: str
     port: int
+    #: CPU request of the service container.
     cpu: str
     memory_mib: int
     min_replicas: int
@@ -57,6 +58,8 @@ class PlatformServiceProps:
     #: Create an autoscaling/v2 HPA on CPU. Off when a KEDA ScaledObject scales this Deployment.
     create_hpa: bool = True
     target_cpu_percent: int = 70
+    #: CPU limit of the service container; equal to `cpu` when omitted (Guaranteed QoS with the memory limit).
+    cpu_limit: str | None = None
     liveness_path: str = "/healthz"
     readiness_path: str = "/readyz"
     node_selector: dict[str, str] = field(default_factory=dict)
@@ -65,7 +68,8 @@ class PlatformServiceProps:
 
 class PlatformService(Construct):
     """Creates a `ServiceAccount`, its `WorkloadIdentity`, a `ConfigMap` (when config files are given), a
-    `Deployment` (non-root, read-only root filesystem, probes), a `Service`, a `HorizontalPodAutoscaler`
+    `Deployment` (non-root high UID, read-only root filesystem, all capabilities dropped, RuntimeDefault seccomp,
+    CPU and memory limits, image pulled with `Always`, probes), a `Service`, a `HorizontalPodAutoscaler`
     (unless KEDA scales it) and a `PodDisruptionBudget`."""
 
     def __init__(self, scope: Construct, id: str, *, props: PlatformServiceProps) -> None:
@@ -96,17 +100,17 @@ class PlatformService(Construct):
             mounts.append({"name": f"secret-{s}", "mountPath": f"{CONFIG_DIR}/secrets/{s}", "readOnly": True})
         env = [{"name": k, "value": v} for k, v in sorted(p.env.items())]
         env += [{"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}} for s in p.secret_env]
-        resources = {"requests": {"cpu": p.cpu, "memory": f"{p.memory_mib}Mi"}, "limits": {"memory": f"{p.memory_mib}Mi"}}
         container = {
-            "name": p.component, "image": p.image, "imagePullPolicy": "IfNotPresent", "env": env,
-            "ports": [{"name": "http", "containerPort": p.port, "protocol": "TCP"}], "resources": resources,
+            "name": p.component, "image": p.image, "imagePullPolicy": IMAGE_PULL_POLICY, "env": env,
+            "ports": [{"name": "http", "containerPort": p.port, "protocol": "TCP"}],
+            "resources": resources(p.cpu, f"{p.memory_mib}Mi", p.cpu_limit),
             "volumeMounts": mounts, "securityContext": container_security(),
             "startupProbe": {"httpGet": {"path": p.liveness_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 60},
             "readinessProbe": {"httpGet": {"path": p.readiness_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
             "livenessProbe": {"httpGet": {"path": p.liveness_path, "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         }
-        inits = [{"imagePullPolicy": "IfNotPresent", "securityContext": container_security(), "volumeMounts": mounts,
-                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}, **c}
+        inits = [{"imagePullPolicy": IMAGE_PULL_POLICY, "securityContext": container_security(), "volumeMounts": mounts,
+                  "resources": resources("100m", "256Mi", "500m"), **c}
                  for c in p.init_containers]
         pod_spec: dict[str, Any] = {
             "serviceAccountName": p.name, "automountServiceAccountToken": False, "enableServiceLinks": False,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from constructs import Construct
 
 from ..kubernetes import KubernetesObject
+from .pod_defaults import DEFAULT_UID
 
 DRIVER = "s3.csi.aws.com"
 
@@ -25,7 +26,7 @@ class S3MountProps:
     #: Key prefix mounted as the volume root (no leading or trailing slash).
     prefix: str
     #: UID/GID the files appear owned by (the model server's non-root user).
-    uid: int = 1000
+    uid: int = DEFAULT_UID
 
 
 class S3Mount(Construct):

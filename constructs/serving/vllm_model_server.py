@@ -17,7 +17,8 @@ from constructs import Construct
 from ..identity.workload_identity import WorkloadIdentity, WorkloadIdentityProps
 from ..kubernetes import KubernetesObject
 from .data_bucket import DataBucket
-from .pod_defaults import DO_NOT_DISRUPT, container_security, gpu_placement, labels, pod_security, selector, spread
+from .pod_defaults import (DEFAULT_UID, DO_NOT_DISRUPT, IMAGE_PULL_POLICY, container_security, gpu_placement, labels,
+                           pod_security, resources, selector, spread)
 from .s3_mount import S3Mount, S3MountProps
 
 PORT = 8000
@@ -48,6 +49,8 @@ class VllmModelServerProps:
     #: ResourceClaimTemplate name (MIG only), from `claim_template_name()`.
     claim_template: str | None = None
     cpu: str = "4"
+    #: CPU limit per pod; equal to `cpu` when omitted (Guaranteed QoS with the memory limit).
+    cpu_limit: str | None = None
     memory_gib: int = 32
     precision: str = "bf16"
     max_model_len: int = 8192
@@ -121,7 +124,7 @@ class VllmModelServer(Construct):
         claims = {}
         for key, (bucket, prefix) in mounts.items():
             m = S3Mount(self, f"{key}-mount", props=S3MountProps(
-                name=f"{name}-{key}", namespace=p.namespace, bucket_name=bucket.bucket_name, prefix=prefix))
+                name=f"{name}-{key}", namespace=p.namespace, bucket_name=bucket.bucket_name, prefix=prefix, uid=DEFAULT_UID))
             claims[key] = m.claim_name
 
         args = ["--model", "/models/weights", "--served-model-name", p.model, "--host", "0.0.0.0", "--port", str(PORT),
@@ -141,15 +144,13 @@ class VllmModelServer(Construct):
                     {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}}]
         mounts_ = [{"name": k, "mountPath": f"/models/{k}", "readOnly": True} for k in sorted(claims)]
         mounts_ += [{"name": "shm", "mountPath": "/dev/shm"}, {"name": "tmp", "mountPath": "/tmp"}]
-        resources: dict[str, Any] = {"requests": {"cpu": p.cpu, "memory": f"{p.memory_gib}Gi"},
-                                     "limits": {"memory": f"{p.memory_gib}Gi"}}
         pod_extra: dict[str, Any] = {}
         if p.gpu_kind == "mig":
-            resources["claims"] = [{"name": "mig"}]
+            res = resources(p.cpu, f"{p.memory_gib}Gi", p.cpu_limit)
+            res["claims"] = [{"name": "mig"}]
             pod_extra["resourceClaims"] = [{"name": "mig", "resourceClaimTemplateName": p.claim_template}]
         else:
-            resources["requests"]["nvidia.com/gpu"] = gpus_per_pod
-            resources["limits"]["nvidia.com/gpu"] = gpus_per_pod
+            res = resources(p.cpu, f"{p.memory_gib}Gi", p.cpu_limit, **{"nvidia.com/gpu": gpus_per_pod})
         env = [{"name": "HF_HUB_OFFLINE", "value": "1"}, {"name": "HOME", "value": "/tmp"},
                {"name": "HF_HOME", "value": "/tmp/hf"}, {"name": "VLLM_NO_USAGE_STATS", "value": "1"}]
         period = 10
@@ -159,8 +160,8 @@ class VllmModelServer(Construct):
             "readinessProbe": {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 5, "failureThreshold": 3},
             "livenessProbe": {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 10, "failureThreshold": 6},
         }
-        server = {"name": "vllm", "image": p.image, "imagePullPolicy": "IfNotPresent", "env": env,
-                  "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}], "resources": resources,
+        server = {"name": "vllm", "image": p.image, "imagePullPolicy": IMAGE_PULL_POLICY, "env": env,
+                  "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}], "resources": res,
                   "volumeMounts": mounts_, "securityContext": container_security(), **probes}
 
         def pod_template(containers: list[dict[str, Any]], extra_labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -114,9 +114,9 @@ def test_ecr_repositories_scan_on_push_and_are_immutable(synth: Any) -> None:
 
 def test_data_stores(synth: Any) -> None:
     buckets = {b["bucket"].rsplit("-", 1)[1]: k for k, b in synth.resources("aws_s3_bucket").items()}
-    assert set(buckets) == {"models", "adapters", "knowledge", "audit"}
+    assert set(buckets) == {"models", "adapters", "knowledge", "audit", "logs"}  # logs: S3 server access logs
     versioned = {v["bucket"].split(".")[1] for v in synth.resources("aws_s3_bucket_versioning").values()}
-    assert {buckets["adapters"], buckets["knowledge"], buckets["audit"]} <= versioned
+    assert {buckets["models"], buckets["adapters"], buckets["knowledge"], buckets["audit"]} <= versioned
     [lock] = synth.resources("aws_s3_bucket_object_lock_configuration").values()
     assert buckets["audit"] in lock["bucket"] and lock["rule"]["default_retention"]["mode"] == "COMPLIANCE"
     queues = {q["name"]: q for q in synth.resources("aws_sqs_queue").values()}
