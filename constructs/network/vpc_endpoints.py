@@ -22,8 +22,8 @@ class VpcEndpointsProps:
 
 class VpcEndpoints(Construct):
     """Creates an `aws_security_group` (HTTPS from the VPC only, no egress rules), one interface
-    `aws_vpc_endpoint` per service in the node subnets with private DNS, and the S3 gateway endpoint
-    on the node route tables."""
+    `aws_vpc_endpoint` per service in the node subnets with private DNS, and the S3 and DynamoDB
+    gateway endpoints on the node route tables."""
 
     def __init__(self, scope: Construct, id: str, *, vpc: EgressVpc, props: VpcEndpointsProps) -> None:
         super().__init__(scope, id)
@@ -44,4 +44,9 @@ class VpcEndpoints(Construct):
         self.s3 = VpcEndpoint(
             self, "s3", vpc_id=vpc.vpc_id, service_name=f"com.amazonaws.{props.region}.s3", vpc_endpoint_type="Gateway",
             route_table_ids=[rt.id for rt in vpc.private_route_tables],
+        )
+        # Agent checkpoints (DynamoDB) stay inside the VPC too; gateway endpoints cost nothing.
+        self.dynamodb = VpcEndpoint(
+            self, "dynamodb", vpc_id=vpc.vpc_id, service_name=f"com.amazonaws.{props.region}.dynamodb",
+            vpc_endpoint_type="Gateway", route_table_ids=[rt.id for rt in vpc.private_route_tables],
         )
