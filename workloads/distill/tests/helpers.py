@@ -41,6 +41,7 @@ def train_config(base: str, **over: Any) -> Any:
     from tierwise_distill.config import TrainConfig
 
     # Calibrated on the synthetic triage task: eval exact match 0 -> 1.0 in ~30 s on one CPU thread.
-    return TrainConfig(base_model=base, max_steps=150, batch_size=8, learning_rate=3e-3, seed=1,
-                       checkpoint_every=50, num_threads=1, **over)
+    kw = {"max_steps": 150, "batch_size": 8, "learning_rate": 3e-3, "seed": 1, "checkpoint_every": 50,
+          "num_threads": 1} | over
+    return TrainConfig(base_model=base, **kw)
 
