@@ -169,3 +169,13 @@ def test_vllm_errors_surface_with_their_message() -> None:
         c.load("x-v1", "/p")
     with pytest.raises(HotloadError, match="404"):
         c.unload("nope-v1")
+
+
+def test_server_side_path_template_skips_the_copy(reg: Registry, tmp_path: Path) -> None:
+    f = FakeVllm()
+    reg.promote("billing", 2)
+    ro = Rollout(reg, [client(f)], tmp_path / "loras",
+                 server_path_template="/models/adapters/{name}/versions/{version}/files")
+    ro.load("billing")
+    assert f.loras == {"billing-v2": "/models/adapters/billing/versions/2/files"}
+    assert not (tmp_path / "loras").exists()

@@ -124,7 +124,8 @@ def rollout(name: str, server: Annotated[list[str], typer.Option(help="vLLM base
     older versions (finish)."""
     s = Settings()
     ro = Rollout(_registry(registry), [VllmAdapterClient(u) for u in server], Path(s.lora_root).resolve(),
-                 model=model, max_resident=s.max_resident, base_sha256=base_sha256)
+                 model=model, max_resident=s.max_resident, base_sha256=base_sha256,
+                 server_path_template=s.server_lora_path)
     try:
         doc = ro.load(name, channel, canary) if phase == "load" else ro.finish(name, channel)
     except (RegistryError, HotloadError, StoreError) as e:

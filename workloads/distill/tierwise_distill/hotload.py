@@ -173,6 +173,11 @@ class Rollout:
     base_sha256: str | None = None  # the served base model's fingerprint; refuse adapters for another base
     drain_timeout_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
+    # On the cluster the serving stack mounts the adapters bucket prefix ``<model>/`` read-only at
+    # /models/adapters on every vLLM pod, so a registry version is already on the server at
+    # "/models/adapters/{name}/versions/{version}/files" (immutable, so mount caching is safe): set
+    # this template and nothing is copied (the version is sha256-verified in the bucket instead).
+    server_path_template: str | None = None
 
     def load(self, name: str, channel: str = "prod", canary: float = 1.0) -> dict[str, Any]:
         if not 0.0 < canary <= 1.0:
@@ -185,7 +190,11 @@ class Rollout:
         if m["rank"] > self.registry.limits.max_rank or m["size_bytes"] > self.registry.limits.max_size_bytes:
             raise HotloadError(f"refused: {name} v{version} (rank {m['rank']}, {m['size_bytes']} bytes) is over "
                                "this environment's adapter limits")
-        path = self.registry.materialize(name, version, self.lora_root)
+        if self.server_path_template:
+            self.registry.verify(name, version)
+            path: Path | str = self.server_path_template.format(name=name, version=version)
+        else:
+            path = self.registry.materialize(name, version, self.lora_root)
         new = served_name(name, version)
         for s in self.servers:
             loaded = s.loaded()

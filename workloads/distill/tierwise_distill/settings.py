@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     max_resident: int = Field(4, ge=1, description="adapters one vLLM server may hold (--max-cpu-loras)")
     guardrails_url: str | None = None
     lora_root: str = "./lora-cache"
+    # e.g. "/models/adapters/{name}/versions/{version}/files" where the vLLM pods mount the bucket
+    server_lora_path: str | None = None
 
     def limits(self) -> Limits:
         return Limits(max_rank=self.max_rank, max_size_bytes=int(self.max_adapter_mb * 1024 * 1024))
