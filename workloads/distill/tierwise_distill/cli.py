@@ -181,7 +181,7 @@ def train(config: Path, dataset_dir: Path, out: Path,
 def gate(base_model: Path, candidate: Path, dataset_dir: Path, report_out: Path,
          production: Annotated[str | None, typer.Option(help="registry ref of the current adapter, e.g. billing@prod")] = None,
          margin: float = 0.05, guard_tolerance: float = 0.0, min_eval_examples: int = 8,
-         registry: RegistryOpt = None) -> None:
+         max_new_tokens: int = 16, registry: RegistryOpt = None) -> None:
     """Score candidate vs base vs production on the eval and guard splits; write the gate report.
     Exit status 2 when the candidate does not pass."""
     from tierwise_distill.evaluate import evaluate
@@ -198,7 +198,8 @@ def gate(base_model: Path, candidate: Path, dataset_dir: Path, report_out: Path,
             prod_path = r.materialize(pname, pv, Path(Settings().lora_root).resolve())
             prod_label = f"{pname}@v{pv}"
     rep = evaluate(base_model, candidate, dataset_dir, production=prod_path, production_label=prod_label,
-                   gate=GateConfig(margin=margin, guard_tolerance=guard_tolerance, min_eval_examples=min_eval_examples))
+                   gate=GateConfig(margin=margin, guard_tolerance=guard_tolerance, min_eval_examples=min_eval_examples),
+                   max_new_tokens=max_new_tokens)
     report_out.write_text(json.dumps(rep.to_json(), indent=2, sort_keys=True) + "\n")
     _out(rep.to_json())
     if not rep.passed:

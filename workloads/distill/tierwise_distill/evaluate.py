@@ -55,7 +55,7 @@ def teacher_score(examples: list[dict[str, Any]]) -> float | None:
 def evaluate(base_model: str | Path, candidate: str | Path, dataset_dir: str | Path, *,
              production: str | Path | None = None, candidate_label: str = "candidate",
              production_label: str | None = None, gate: GateConfig | None = None,
-             max_new_tokens: int = 8, num_threads: int | None = None) -> GateReport:
+             max_new_tokens: int = 16, num_threads: int | None = None) -> GateReport:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
