@@ -180,7 +180,11 @@ def main() -> None:
         med = sorted(rs, key=lambda r: r["requests_per_s"])[len(rs) // 2]
         throughput[k] = {kk: v for kk, v in med.items() if not kk.startswith("raw_")} | {
             "requests_per_s_reps": [r["requests_per_s"] for r in rs],
+            "requests_per_s_spread_ratio": round(max(r["requests_per_s"] for r in rs)
+                                                 / min(r["requests_per_s"] for r in rs), 3),
             "raw_latency_ms": [x for r in rs for x in r["raw_latency_ms"]]}
+    # Shared 2-core box: flag scenarios whose repetitions disagree too much to trust a ratio.
+    noisy = sorted(k for k, v in throughput.items() if v["requests_per_s_spread_ratio"] > 1.3)
     base_rps = throughput["base"]["requests_per_s"]
     for k in ("adapters_1", "adapters_2", "adapters_4"):
         throughput[k]["requests_per_s_vs_base_ratio"] = round(throughput[k]["requests_per_s"] / base_rps, 3)
@@ -192,6 +196,7 @@ def main() -> None:
         "config": config, "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12],
         "concurrency": a.concurrency,
         "metrics": {"adapter_size_bytes": size, "load_unload": lu, "throughput": throughput},
+        "noisy_scenarios": noisy,
     }
     out = REPO / "bench" / "results" / "adapters" / f"{a.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
