@@ -42,8 +42,8 @@ from .network import NetworkStack
 from .tenancy import SERVING_NAMESPACE, host_share, units_per_gpu
 
 ROUTER_PORT = 8080
-RAG_PORT = 8000
-GUARDRAILS_PORT = 8000
+RAG_PORT = 8080  # the port the workload Dockerfiles serve on
+GUARDRAILS_PORT = 8080
 QDRANT_CHART_VERSION = "1.15.0"
 QDRANT_PORTS = {"http": 6333, "grpc": 6334, "p2p": 6335}
 QDRANT_LABELS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": "qdrant"}

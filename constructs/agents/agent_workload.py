@@ -21,7 +21,7 @@ from ..identity.workload_identity import WorkloadIdentity, WorkloadIdentityProps
 from ..kubernetes import KubernetesObject
 from ..serving.data_bucket import IKmsKey
 from ..serving.network_policy import NetworkPolicy, NetworkPolicyProps, pods, tcp
-from ..serving.pod_defaults import container_security, labels, pod_security, selector, spread
+from ..serving.pod_defaults import IMAGE_PULL_POLICY, container_security, labels, pod_security, resources, selector, spread
 from .agent_egress import AGENT_LABEL, DECLARED_EGRESS_ANNOTATION, AgentEgress, declaration, egress_rules
 from .agent_node_pool import agent_placement
 from .agent_queue import AgentQueue, AgentQueueProps
@@ -165,8 +165,8 @@ class AgentWorkload(Construct):
                {"name": "TIERWISE_AGENT_SECRETS_DIR", "value": SECRETS_DIR}]
         alive = ["tierwise-agent", "alive", "--max-age-s", str(max(60, p.visibility_timeout_s))]
         container = {
-            "name": "agent", "image": p.image, "imagePullPolicy": "IfNotPresent", "env": env,
-            "resources": {"requests": {"cpu": p.cpu, "memory": f"{p.memory_mib}Mi"}, "limits": {"memory": f"{p.memory_mib}Mi"}},
+            "name": "agent", "image": p.image, "imagePullPolicy": IMAGE_PULL_POLICY, "env": env,
+            "resources": resources(p.cpu, f"{p.memory_mib}Mi"),
             "volumeMounts": [{"name": "config", "mountPath": f"{CONFIG_DIR}/{CONFIG_FILE}", "subPath": CONFIG_FILE, "readOnly": True},
                              {"name": "router-key", "mountPath": SECRETS_DIR, "readOnly": True},
                              {"name": "tmp", "mountPath": "/tmp"}],

@@ -112,10 +112,10 @@ def intended(s: Any) -> set[tuple[str, str, str]]:
     models = [f"vllm-{m.name}" for m in env.models]
     mon = f"ns:{env.serving.monitoring_namespace}"
     flows = {(f"ns:{ns}", "router", "8080") for ns in env.all_namespaces}
-    flows |= {(mon, "router", "8080"), (mon, "rag", "8000"), (mon, "guardrails", "8000"), (mon, "qdrant", "6333")}
+    flows |= {(mon, "router", "8080"), (mon, "rag", "8080"), (mon, "guardrails", "8080"), (mon, "qdrant", "6333")}
     flows |= {(mon, m, "8000") for m in models}
     flows |= {("router", m, "8000") for m in models}
-    flows |= {("router", "rag", "8000"), ("router", "guardrails", "8000"), ("router", "vpc", "6379"), ("router", "vpc", "443")}
+    flows |= {("router", "rag", "8080"), ("router", "guardrails", "8080"), ("router", "vpc", "6379"), ("router", "vpc", "443")}
     flows |= {("rag", "qdrant", "6333"), ("rag", "qdrant", "6334"), ("rag", "vpc", "443"), ("rag", PRIVATE, "443")}
     flows |= {("guardrails", "vpc", "443"), ("guardrails", PRIVATE, "443")}
     flows |= {(svc, "cidr:169.254.170.23/32", "80") for svc in ("router", "rag", "guardrails")}
