@@ -55,14 +55,14 @@ class NumpyNer:
     """Built from a loaded spaCy ``ner`` pipe; ``__call__(doc)`` → [(start_token, end_token, label)]."""
 
     def __init__(self, ner_pipe) -> None:
-        from spacy.attrs import NORM, PREFIX, SHAPE, SUFFIX
+        from spacy.attrs import IS_SPACE, NORM, PREFIX, SHAPE, SUFFIX
         model = ner_pipe.model
         if ner_pipe.cfg.get("beam_width", 1) != 1:
             raise ValueError("NumpyNer supports greedy (beam_width=1) NER only")
         if model.attrs.get("unseen_classes"):
             raise ValueError("NumpyNer does not support models with unseen classes")
         self._ops = NumpyOps()
-        self._columns = [NORM, PREFIX, SUFFIX, SHAPE]
+        self._columns = [NORM, PREFIX, SUFFIX, SHAPE, IS_SPACE]  # the last one is for decoding
         t2v = model.get_ref("tok2vec")
         embeds = sorted(_find(t2v, "hashembed"), key=lambda n: n.attrs["column"])
         if len(embeds) != 4:
@@ -131,8 +131,9 @@ class NumpyNer:
         self._last_label = {i: (m == _L) & (lid == i) for i in range(1, len(labels) + 1)}
 
     # -- tok2vec ---------------------------------------------------------------------------------
-    def tokvecs(self, doc) -> np.ndarray:
-        ids = doc.to_array(self._columns).astype(np.uint64)
+    def tokvecs(self, doc, ids: np.ndarray | None = None) -> np.ndarray:
+        if ids is None:
+            ids = doc.to_array(self._columns)
         n = ids.shape[0]
         (W0, b0, nO, nP, G0, g0) = self._layers[0]
         Y = None
@@ -179,14 +180,15 @@ class NumpyNer:
         n = len(doc)
         if n == 0:
             return []
-        T = self.tokvecs(doc)
+        ids = doc.to_array(self._columns)
+        T = self.tokvecs(doc, ids)
         nH, nP = self._nH, self._nPl
         F = self._gemm(T, self._lower_W).reshape(n, 3, nP, nH)  # feature slot contributions per token
         pad, bias = self._pad, self._lower_b
         # Closed states: context (B(0), -1, -1) for every token at once.
         Z = F[:, 0] + (pad[1] + pad[2] + bias)
         U = _maxout_pieces(Z) @ self._upper_WT + self._upper_b
-        is_space = np.fromiter((t.is_space for t in doc), dtype=bool, count=n)
+        is_space = ids[:, 4] != 0
         valid = np.broadcast_to(self._closed_o, U.shape).copy()
         ok = ~is_space
         valid |= ok[:, None] & self._closed_u[None, :]
