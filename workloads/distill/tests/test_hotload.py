@@ -179,3 +179,52 @@ def test_server_side_path_template_skips_the_copy(reg: Registry, tmp_path: Path)
     ro.load("billing")
     assert f.loras == {"billing-v2": "/models/adapters/billing/versions/2/files"}
     assert not (tmp_path / "loras").exists()
+
+
+def test_cli_rollout_over_real_http(reg: Registry, tmp_path: Path) -> None:
+    """`tierwise-adapters rollout` end to end over loopback HTTP against the vLLM-API fake."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from typer.testing import CliRunner
+
+    from tierwise_distill.cli import app
+
+    fake = FakeVllm()
+
+    class H(BaseHTTPRequestHandler):
+        def _do(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            r = fake.handle(httpx.Request(self.command, f"http://x{self.path}", content=body))
+            self.send_response(r.status_code)
+            self.send_header("content-length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+        do_GET = do_POST = _do
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        reg.promote("billing", 1)
+        reg.promote("billing", 2)
+        env = {"TIERWISE_DISTILL_REGISTRY_URL": str(reg.store.root), "TIERWISE_DISTILL_LORA_ROOT": str(tmp_path / "l"),
+               "TIERWISE_DISTILL_MAX_RESIDENT": "1"}
+        r = CliRunner().invoke(app, ["rollout", "billing", "--server", url, "--routes-out", str(tmp_path / "routes.json")],
+                               env=env)
+        assert r.exit_code == 0, r.stderr
+        assert json.loads((tmp_path / "routes.json").read_text())["routes"]["billing"][0]["served"] == "billing-v2"
+        reg.rollback("billing")
+        r = CliRunner().invoke(app, ["rollout", "billing", "--server", url], env=env)
+        assert r.exit_code == 2 and "residency budget is 1" in r.stderr  # v2 still resident: finish/rollback first
+        fake.loras.clear()
+        r = CliRunner().invoke(app, ["rollout", "billing", "--server", url, "--phase", "finish"], env=env)
+        assert r.exit_code == 2 and "does not hold billing-v1; run the load phase first" in r.stderr
+    finally:
+        srv.shutdown()
+        srv.server_close()
