@@ -33,6 +33,6 @@ class ClusterStack(TierwiseStack):
             log_retention_days=c.log_retention_days, endpoint_public_access=c.endpoint_public_access,
             endpoint_public_access_cidrs=c.endpoint_public_access_cidrs, admin_principal_arns=c.admin_principal_arns))
         g = c.system_node_group
-        SystemNodeGroup(self, "system-nodes", cluster=self.eks, props=SystemNodeGroupProps(
+        self.system_nodes = SystemNodeGroup(self, "system-nodes", cluster=self.eks, props=SystemNodeGroupProps(
             name=name, subnet_ids=network.vpc.private_subnet_ids, instance_types=g.instance_types,
             min_size=g.min_size, max_size=g.max_size, desired_size=g.desired_size))

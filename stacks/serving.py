@@ -30,13 +30,14 @@ from tierwise.constructs.serving.network_policy import (
     NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
 from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
 from tierwise.constructs.serving.pod_defaults import POD_IDENTITY_AGENT_CIDR, selector
+from tierwise.constructs.serving.pull_through_cache import DOCKER_HUB, EcrPullThroughCache, EcrPullThroughCacheProps
 from tierwise.constructs.serving.queue_scaled_object import PrometheusQueue, QueueScaledObject, QueueScaledObjectProps
 from tierwise.constructs.serving.router_config import BASE_FILE, KEYS_FILE, MERGE_SCRIPT, render_router_base_file
 from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
 from tierwise.constructs.serving.vllm_model_server import LoraAdapterSpec, VllmModelServer, VllmModelServerProps
 
 from .base import TierwiseStack
-from .capacity import SYSTEM_PLACEMENT
+from .capacity import SYSTEM_PLACEMENT, CapacityStack
 from .cluster import ClusterStack
 from .network import NetworkStack
 from .tenancy import SERVING_NAMESPACE, host_share, units_per_gpu
@@ -67,7 +68,8 @@ def model_resources(env: Environment, m: CatalogModel) -> tuple[str, int]:
 class ServingStack(TierwiseStack):
     layer = "serving"
 
-    def __init__(self, scope: Construct, env: Environment, *, network: NetworkStack, cluster: ClusterStack) -> None:
+    def __init__(self, scope: Construct, env: Environment, *, network: NetworkStack, cluster: ClusterStack,
+                 capacity: CapacityStack) -> None:
         super().__init__(scope, env)
         eks = cluster.eks
         self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
@@ -102,6 +104,13 @@ class ServingStack(TierwiseStack):
         images = {s: EcrRepository(repos, s, key=key, props=EcrRepositoryProps(name=f"tierwise/{s}", protect=protect)).image(
             sv.service_image_tag) for s in SERVICES}
 
+        # vLLM from Docker Hub through ECR: prod's egress allowlist has no Docker Hub; GPU nodes pull via the ECR endpoints
+        self.docker_hub = EcrPullThroughCache(self, "docker-hub-cache", props=EcrPullThroughCacheProps(
+            prefix=sv.docker_hub_cache_prefix, upstream_registry_url=DOCKER_HUB, account_id=env.account_id,
+            region=env.region, credential_secret_name=sv.docker_hub_credentials_secret))
+        self.docker_hub.grant_pull(capacity.karpenter.node_role)
+        vllm_image = self.docker_hub.image(sv.vllm_image)
+
         # -- model servers ------------------------------------------------------------------------
         NamespaceIsolation(self, "isolation", props=NamespaceIsolationProps(namespace=ns))
         self.model_servers: dict[str, VllmModelServer] = {}
@@ -112,13 +121,14 @@ class ServingStack(TierwiseStack):
             s = Construct(models, m.name)
             server = VllmModelServer(s, "server", models_bucket=self.models_bucket, adapters_bucket=self.adapters_bucket,
                                      props=VllmModelServerProps(
-                model=m.name, namespace=ns, image=sv.vllm_image, source=m.source, pool=m.pool, gpu_kind=m.gpu.kind,
+                model=m.name, namespace=ns, image=vllm_image, source=m.source, pool=m.pool, gpu_kind=m.gpu.kind,
                 gpus=m.gpu.count if isinstance(m.gpu, FullGpus) else 1, gpus_per_node=pool.max_gpus_per_node,
                 claim_template=claim_template_name(m.gpu.profile) if isinstance(m.gpu, MigSlice) else None,
                 cpu=cpu, memory_gib=mem, precision=m.precision, max_model_len=m.max_model_len,
                 adapters=[LoraAdapterSpec(a.name, a.rank) for a in m.lora_adapters], max_loras=m.max_loras,
                 max_lora_rank=m.max_lora_rank, speculative_source=m.speculative_model, load_timeout_s=sv.model_load_timeout_s,
                 role_name=f"{prefix}-vllm-{m.name}", **identity))
+            server.workload.manifest.node.add_dependency(self.docker_hub.rule)
             self.model_servers[m.name] = server
             QueueScaledObject(s, "autoscaler", props=QueueScaledObjectProps(
                 name=server.workload_name, namespace=ns, target_kind=server.kind, target_api_version=server.api_version,

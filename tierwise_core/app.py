@@ -41,7 +41,7 @@ def build_app(env: Environment, outdir: str | None = None):
     tenancy = TenancyStack(app, env, cluster=cluster, capacity=capacity)
     tenancy.add_dependency(platform)
     GovernanceStack(app, env)
-    serving = ServingStack(app, env, network=network, cluster=cluster)
+    serving = ServingStack(app, env, network=network, cluster=cluster, capacity=capacity)
     serving.add_dependency(tenancy)
     agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)
     agents.add_dependency(serving)

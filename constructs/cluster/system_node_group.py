@@ -41,6 +41,7 @@ class SystemNodeGroup(Construct):
     def __init__(self, scope: Construct, id: str, *, cluster: EksCluster, props: SystemNodeGroupProps) -> None:
         super().__init__(scope, id)
         role = IamRole(self, "role", name=f"{props.name}-system-nodes", assume_role_policy=service_trust("ec2.amazonaws.com"))
+        self.node_role = role
         for p in NODE_POLICIES:
             IamRolePolicyAttachment(self, p, role=role.name, policy_arn=f"arn:aws:iam::aws:policy/{p}")
         lt = LaunchTemplate(

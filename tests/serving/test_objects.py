@@ -149,3 +149,21 @@ def test_router_config_map_is_accepted_by_the_router(synth: Any, tmp_path: Path)
     keys.write_text("")
     bad = subprocess.run([str(ROUTER_BIN / "python"), "-c", script, str(base), str(keys), str(out)], capture_output=True, text=True)
     assert bad.returncode != 0 and "no API key hashes" in bad.stderr
+
+
+def test_vllm_image_comes_through_the_ecr_pull_through_cache(synth: Any) -> None:
+    sv = synth.env.serving
+    [rule] = synth.resources("aws_ecr_pull_through_cache_rule").values()
+    assert rule["upstream_registry_url"] == "registry-1.docker.io" and rule["ecr_repository_prefix"] == sv.docker_hub_cache_prefix
+    [secret] = synth.stack["data"]["aws_secretsmanager_secret"].values()
+    assert secret["name"] == sv.docker_hub_credentials_secret and secret["name"].startswith("ecr-pullthroughcache/")
+    assert rule["credential_arn"].startswith("${data.aws_secretsmanager_secret.")
+    registry = f"{synth.env.account_id}.dkr.ecr.{synth.env.region}.amazonaws.com"
+    for m in synth.env.models:
+        _, tpl = _server(synth, m.name)
+        assert tpl["spec"]["containers"][0]["image"] == f"{registry}/{sv.docker_hub_cache_prefix}/{sv.vllm_image}"
+    grants = [p for p in synth.resources("aws_iam_role_policy").values() if p["name"] == f"pull-through-{sv.docker_hub_cache_prefix}"]
+    [grant] = grants
+    [stmt] = json.loads(grant["policy"])["Statement"]
+    assert sorted(stmt["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+    assert stmt["Resource"] == [f"arn:aws:ecr:{synth.env.region}:{synth.env.account_id}:repository/{sv.docker_hub_cache_prefix}/*"]

@@ -320,8 +320,16 @@ class Serving(Strict):
 
     #: Scale-to-zero (a model's `replicas.min: 0`) is allowed only where this is on (dev).
     allow_scale_to_zero: bool = False
-    #: Pinned vLLM OpenAI-compatible server image.
+    #: Pinned vLLM OpenAI-compatible server image, as its upstream (Docker Hub) reference. Nodes pull it through
+    #: the ECR pull-through cache (`<account>.dkr.ecr.<region>.amazonaws.com/<docker_hub_cache_prefix>/...`).
     vllm_image: Image = "vllm/vllm-openai:v0.11.0"
+    #: Repository prefix of the Docker Hub pull-through cache rule in this account's ECR registry.
+    docker_hub_cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", min_length=2, max_length=30)] = (
+        "docker-hub")
+    #: Secrets Manager secret (by name; AWS requires the `ecr-pullthroughcache/` prefix) with the Docker Hub
+    #: `username` and `accessToken` the cache rule authenticates with. Created out of band, never in YAML.
+    docker_hub_credentials_secret: Annotated[str, Field(pattern=r"^ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]{1,480}$")] = (
+        "ecr-pullthroughcache/docker-hub")
     #: Tag of the router/RAG/guardrails images in this stack's ECR repositories (immutable tags).
     service_image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")] = "0.1.0"
     #: KEDA target: waiting requests per replica (`vllm:num_requests_waiting`) before it scales out.
