@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import platform
 import random
 import socket
@@ -81,7 +82,7 @@ def pii_eval(n, seed, warmup):
     from presidio_evaluator.data_generator import PresidioSentenceFaker
 
     from tierwise_guardrails.pii.detector import PiiDetector
-    from tierwise_guardrails.pii.ner import packaged_model_path
+    from tierwise_guardrails.pii.ner import has_ner_candidate, packaged_model_path
 
     random.seed(seed)
     np.random.seed(seed)
@@ -102,49 +103,105 @@ def pii_eval(n, seed, warmup):
     model = str(packaged_model_path())
     provider = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}]})
     presidio = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
-    ours = PiiDetector(enable_ner=True)
+    ours = PiiDetector(enable_ner=True)  # shipped default: numpy NER engine, no gate
+    ours_spacy = PiiDetector(enable_ner=True, ner_engine="spacy")
+    ours_gated = PiiDetector(enable_ner=True, ner_gate=True)
     ours_patterns = PiiDetector(enable_ner=False)
+    # The previous shipped configuration (commit 00b4527): spaCy with the shared tok2vec + ner.
+    ours_v1 = PiiDetector(enable_ner=True, ner_engine="spacy")
+    import spacy
+
+    ours_v1._ner._nlp = spacy.load(model, exclude=["tagger", "parser", "lemmatizer", "attribute_ruler", "senter"])
+
+    def run(det):
+        return lambda t: [(f.type, f.start, f.end) for f in det.detect(t, min_score=0.5)]
 
     systems = {
         "presidio": lambda t: [(r.entity_type, r.start, r.end) for r in presidio.analyze(text=t, language="en")],
-        "tierwise": lambda t: [(f.type, f.start, f.end) for f in ours.detect(t, min_score=0.5)],
-        "tierwise_patterns_only": lambda t: [(f.type, f.start, f.end) for f in ours_patterns.detect(t, min_score=0.5)],
+        "tierwise": run(ours),
+        "tierwise_ner_gated": run(ours_gated),
+        "tierwise_spacy_ner_engine": run(ours_spacy),
+        "tierwise_v1_spacy_tok2vec_ner": run(ours_v1),
+        "tierwise_patterns_only": run(ours_patterns),
     }
-    out = {}
-    for name, fn in systems.items():
-        for text, _ in data[:warmup]:
+    names = list(systems)
+    for text, _ in data[:warmup]:
+        for fn in systems.values():
             fn(text)
-        lat, lat_kb, c_iou, c_exact = [], [], [], []
-        for text, gold in data:
-            t0 = time.perf_counter()
+    # Interleaved: every sample goes through every system back to back, in a rotating order, so
+    # each system sees the same machine load. CPU time is this thread's (time.thread_time_ns):
+    # unlike wall time it does not count time spent waiting for a core on the shared host.
+    wall = {k: [] for k in names}
+    cpu = {k: [] for k in names}
+    preds = {k: [] for k in names}
+    load = [os.getloadavg()]
+    for i, (text, gold) in enumerate(data):
+        order = names[i % len(names):] + names[: i % len(names)]
+        for name in order:
+            fn = systems[name]
+            w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             pred = fn(text)
-            ms = (time.perf_counter() - t0) * 1000
-            lat.append(ms)
-            lat_kb.append(ms * 1024 / max(1, len(text.encode())))
-            pred = [p for p in pred if p[0] in COMMON]
-            c_iou.append(match_counts(gold, pred, 0.5))
-            c_exact.append(match_counts(gold, pred, 1.0))
+            c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
+            wall[name].append((w1 - w0) / 1e6)
+            cpu[name].append((c1 - c0) / 1e6)
+            preds[name].append([p for p in pred if p[0] in COMMON])
+        if i % 250 == 249:
+            load.append(os.getloadavg())
+    out = {}
+    for name in names:
+        c_iou = [match_counts(g, p, 0.5) for (_, g), p in zip(data, preds[name])]
+        c_exact = [match_counts(g, p, 1.0) for (_, g), p in zip(data, preds[name])]
         per, micro = summarise(c_iou)
         _, micro_exact = summarise(c_exact)
-        out[name] = {
-            "per_entity_iou50": per,
-            "micro_iou50": micro,
-            "micro_exact": micro_exact,
-            "latency_ms_p50": pct(lat, 50), "latency_ms_p90": pct(lat, 90), "latency_ms_p99": pct(lat, 99),
-            "latency_ms_mean": round(float(np.mean(lat)), 4),
-            "latency_ms_per_kb_p50": pct(lat_kb, 50), "latency_ms_per_kb_p99": pct(lat_kb, 99),
-            "raw_latency_ms": [round(x, 4) for x in lat],
-        }
+        row = {"per_entity_iou50": per, "micro_iou50": micro, "micro_exact": micro_exact}
+        for kind, lat in (("wall", wall[name]), ("cpu", cpu[name])):
+            per_kb = [ms * 1024 / max(1, len(t.encode())) for ms, (t, _) in zip(lat, data)]
+            row.update({
+                f"{kind}_ms_p50": pct(lat, 50), f"{kind}_ms_p90": pct(lat, 90), f"{kind}_ms_p99": pct(lat, 99),
+                f"{kind}_ms_mean": round(float(np.mean(lat)), 4),
+                f"{kind}_ms_per_kb_p50": pct(per_kb, 50), f"{kind}_ms_per_kb_p99": pct(per_kb, 99),
+            })
+        row["raw_wall_ms"] = [round(x, 4) for x in wall[name]]
+        row["raw_cpu_ms"] = [round(x, 4) for x in cpu[name]]
+        out[name] = row
     base = out["presidio"]
-    for name in ("tierwise", "tierwise_patterns_only"):
-        out[name]["f1_minus_presidio"] = round(out[name]["micro_iou50"]["f1"] - base["micro_iou50"]["f1"], 4)
-        out[name]["p50_per_kb_ratio_to_presidio"] = round(out[name]["latency_ms_per_kb_p50"] / base["latency_ms_per_kb_p50"], 4)
+    for name in names[1:]:
+        r = out[name]
+        r["f1_minus_presidio"] = round(r["micro_iou50"]["f1"] - base["micro_iou50"]["f1"], 4)
+        r["cpu_p50_per_kb_ratio_to_presidio"] = round(r["cpu_ms_per_kb_p50"] / base["cpu_ms_per_kb_p50"], 4)
+        r["wall_p50_per_kb_ratio_to_presidio"] = round(r["wall_ms_per_kb_p50"] / base["wall_ms_per_kb_p50"], 4)
+    # What the gate costs: model spans (PERSON/LOCATION) the ungated detector reports and the gated
+    # one does not, and gold spans it stops finding.
+    ner_types = ("PERSON", "LOCATION")
+    lost_pred = sum(len({p for p in a if p[0] in ner_types} - set(b)) for a, b in zip(preds["tierwise"], preds["tierwise_ner_gated"]))
+    skipped = sum(1 for t, _ in data if not has_ner_candidate(t))
+    tp = lambda n: sum(out[n]["per_entity_iou50"][t]["recall"] * out[n]["per_entity_iou50"][t]["support"] for t in ner_types)
+    gate = {
+        "texts_skipped_by_gate": skipped,
+        "ner_spans_lost_vs_ungated": lost_pred,
+        "gold_person_location_found_ungated": round(tp("tierwise")),
+        "gold_person_location_found_gated": round(tp("tierwise_ner_gated")),
+    }
+    same = sum(1 for a, b in zip(preds["tierwise"], preds["tierwise_spacy_ner_engine"]) if a == b)
+    loadavg = {"samples_1_5_15min": [[round(x, 2) for x in l] for l in load],
+               "mean_1min": round(float(np.mean([l[0] for l in load])), 2)}
     texts_kb = [len(t.encode()) / 1024 for t, _ in data]
     return {
         "samples": len(data), "seed": seed, "generator": "presidio_evaluator.PresidioSentenceFaker(locale=en_US, lower_case_ratio=0.05)",
         "entities_compared": COMMON, "gold_entity_counts_all_types": dict(sorted(gold_types.items())),
         "mean_text_kb": round(float(np.mean(texts_kb)), 4), "matching": "same type and IoU >= 0.5 (also exact-span micro)",
         "presidio_config": "AnalyzerEngine defaults, spaCy NLP engine with the packaged en_core_web_sm 3.8.0 (full pipeline)",
+        "systems_description": {
+            "tierwise": "shipped default: patterns + en_core_web_sm NER weights run by tierwise_guardrails.pii.fastner (numpy)",
+            "tierwise_ner_gated": "as tierwise, NER skipped for texts with no capitalised word past a sentence start (ner_gate=True)",
+            "tierwise_spacy_ner_engine": "patterns + spaCy's own ner component (tokenizer + ner only)",
+            "tierwise_v1_spacy_tok2vec_ner": "previous default: spaCy tok2vec + ner components (the shared tok2vec is unused by ner)",
+            "tierwise_patterns_only": "patterns and validators, no NER",
+        },
+        "timing": "interleaved per sample (rotating order), single thread; cpu = time.thread_time_ns, wall = perf_counter_ns",
+        "loadavg": loadavg,
+        "numpy_engine_same_findings_as_spacy_engine": f"{same}/{len(data)}",
+        "ner_gate": gate,
         "systems": out,
     }
 
@@ -196,6 +253,7 @@ def main():
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     t0 = time.time()
+    load_start = [round(x, 2) for x in os.getloadavg()]
     pii = pii_eval(args.samples, args.seed, args.warmup)
     inj = injection_eval()
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -203,19 +261,24 @@ def main():
         "scenario": "guardrails", "label": args.label,
         "metadata": {"git_sha": sha, "date": dt.datetime.now(dt.timezone.utc).isoformat(), "python": platform.python_version(),
                      "host": socket.gethostname(), "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
-                     "seed": args.seed, "warmup": args.warmup, "concurrency": 1, "wall_s": None},
+                     "seed": args.seed, "warmup": args.warmup, "concurrency": 1, "wall_s": None,
+                     "loadavg_start": load_start},
         "pii": pii, "injection": inj,
     }
     result["metadata"]["wall_s"] = round(time.time() - t0, 1)
+    result["metadata"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     out = ROOT / "bench" / "results" / "guardrails" / f"{args.label}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     s = pii["systems"]
-    print(f"{'system':<24}{'F1(iou50)':>10}{'P':>8}{'R':>8}{'p50 ms/KB':>11}{'p99 ms/KB':>11}{'p50 ms':>9}")
+    print(f"loadavg {pii['loadavg']}")
+    print(f"{'system':<32}{'F1':>7}{'P':>7}{'R':>7}{'cpu p50':>9}{'cpu/KB':>9}{'ratio':>7}{'wall p50':>9}{'wall/KB':>9}{'ratio':>7}")
     for name, v in s.items():
         m = v["micro_iou50"]
-        print(f"{name:<24}{m['f1']:>10}{m['precision']:>8}{m['recall']:>8}{v['latency_ms_per_kb_p50']:>11}{v['latency_ms_per_kb_p99']:>11}{v['latency_ms_p50']:>9}")
+        print(f"{name:<32}{m['f1']:>7}{m['precision']:>7}{m['recall']:>7}{v['cpu_ms_p50']:>9}{v['cpu_ms_per_kb_p50']:>9}"
+              f"{v.get('cpu_p50_per_kb_ratio_to_presidio', 1.0):>7}{v['wall_ms_p50']:>9}{v['wall_ms_per_kb_p50']:>9}{v.get('wall_p50_per_kb_ratio_to_presidio', 1.0):>7}")
     print("per-entity F1 (tierwise / presidio):", {t: (s["tierwise"]["per_entity_iou50"][t]["f1"], s["presidio"]["per_entity_iou50"][t]["f1"]) for t in COMMON})
+    print("gate:", pii["ner_gate"], "numpy==spacy engine:", pii["numpy_engine_same_findings_as_spacy_engine"])
     print("injection:", json.dumps(inj["results"]), "attacks", inj["test_attacks"], "benign", inj["test_benign"])
     print(f"wrote {out}")
 
