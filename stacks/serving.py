@@ -26,6 +26,7 @@ from tierwise.constructs.serving.data_bucket import DataBucket, DataBucketProps
 from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
 from tierwise.constructs.serving.escalation_queue import EscalationQueue, EscalationQueueProps
 from tierwise.constructs.serving.inference_route import InferenceRoute, InferenceRouteProps
+from tierwise.constructs.serving.mountpoint_s3_csi_driver import MountpointS3CsiDriver, MountpointS3CsiDriverProps
 from tierwise.constructs.serving.network_policy import (
     NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
 from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
@@ -110,6 +111,13 @@ class ServingStack(TierwiseStack):
             region=env.region, credential_secret_name=sv.docker_hub_credentials_secret))
         self.docker_hub.grant_pull(capacity.karpenter.node_role)
         vllm_image = self.docker_hub.image(sv.vllm_image)
+        # the CSI driver the model servers' S3 volumes need; read-only to exactly the weights and adapters they mount
+        weights = sorted({m.source for m in env.models} | {m.speculative_model for m in env.models if m.speculative_model})
+        adapted = sorted(m.name for m in env.models if m.lora_adapters)
+        MountpointS3CsiDriver(self, "s3-csi-driver", props=MountpointS3CsiDriverProps(
+            role_name=f"{prefix}-s3-csi-driver", account_id=env.account_id, cluster_name=eks.cluster_name,
+            cluster_arn=eks.cluster_arn, statements=(self.models_bucket.grant_read(weights, sid="Weights") if weights else [])
+            + (self.adapters_bucket.grant_read(adapted, sid="Adapters") if adapted else [])))
 
         # -- model servers ------------------------------------------------------------------------
         NamespaceIsolation(self, "isolation", props=NamespaceIsolationProps(namespace=ns))

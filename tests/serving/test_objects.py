@@ -167,3 +167,20 @@ def test_vllm_image_comes_through_the_ecr_pull_through_cache(synth: Any) -> None
     [stmt] = json.loads(grant["policy"])["Statement"]
     assert sorted(stmt["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
     assert stmt["Resource"] == [f"arn:aws:ecr:{synth.env.region}:{synth.env.account_id}:repository/{sv.docker_hub_cache_prefix}/*"]
+
+
+def test_mountpoint_csi_driver_addon_reads_only_the_mounted_prefixes(synth: Any) -> None:
+    [addon] = synth.resources("aws_eks_addon").values()
+    assert addon["addon_name"] == "aws-mountpoint-s3-csi-driver"
+    assert json.loads(addon["configuration_values"]) == {"node": {"tolerateAllTaints": True}}
+    [assoc] = [a for a in synth.resources("aws_eks_pod_identity_association").values()
+               if a["service_account"] == "s3-csi-driver-sa"]
+    assert assoc["namespace"] == "kube-system"
+    [policy] = [p for p in synth.resources("aws_iam_role_policy").values() if p["name"].endswith("-s3-csi-driver-scoped")]
+    stmts = json.loads(policy["policy"])["Statement"]
+    actions = {a for s in stmts for a in s["Action"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    reads = {r.split("}/", 1)[1] for s in stmts if s["Action"] == ["s3:GetObject"] for r in s["Resource"]}
+    expected = {f"{m.source}/*" for m in synth.env.models} | {f"{m.speculative_model}/*" for m in synth.env.models if m.speculative_model}
+    expected |= {f"{m.name}/*" for m in synth.env.models if m.lora_adapters}
+    assert reads == expected
