@@ -22,7 +22,7 @@ WORKLOADS := $(patsubst workloads/%/pyproject.toml,%,$(wildcard workloads/*/pypr
 PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' \) 2>/dev/null | sort)
 PKG_HASH := $(shell echo "$(PKG_FILES)" | md5sum | cut -c1-12)
 
-.PHONY: setup synth policy cost bench-synth bench-policy test test-fast local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))
+.PHONY: setup synth policy cost bench-synth bench-policy test test-fast test-distill-train local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))
 
 $(STAMP):
 	@mkdir -p $(STAMP)
@@ -70,6 +70,16 @@ $(foreach w,$(WORKLOADS),$(eval $(call WORKLOAD_RULES,$(w))))
 test-router: $(STAMP)/vllm
 test-observability: $(STAMP)/venv-router
 test-agents: $(STAMP)/venv-router $(STAMP)/venv-guardrails
+test-distill: $(STAMP)/venv-guardrails
+
+# The adapter pipeline's training path (torch, transformers, peft) runs in the vLLM environment,
+# where its end-to-end test trains, gates, registers and hot-loads an adapter into a real vLLM.
+$(STAMP)/vllm-distill: $(STAMP)/vllm workloads/distill/pyproject.toml
+	.venv-vllm/bin/pip install -q -e 'workloads/distill[test]'
+	@touch $@
+
+test-distill-train: $(STAMP)/vllm-distill $(STAMP)/system $(STAMP)/venv-guardrails
+	.venv-vllm/bin/pytest workloads/distill -m "not cloud"
 
 # --- the heavy vLLM (CPU) environment, kept apart from everything else ----------------------
 $(STAMP)/vllm: requirements/vllm.txt | $(STAMP)
@@ -109,6 +119,7 @@ test-fast: setup
 test: setup workloads $(STAMP)/system vllm-env
 	.venv/bin/pytest -m "not cloud"
 	@set -e; for w in $(WORKLOADS); do $(MAKE) --no-print-directory test-$$w; done
+	@$(MAKE) --no-print-directory test-distill-train
 
 # One request through the local stack: tiny vLLM + router on loopback, model `auto`.
 local: $(STAMP)/venv-router vllm-env
