@@ -2,69 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from ..work_queue import WorkQueue, WorkQueueProps
 
-from constructs import Construct
-from cdktn_provider_aws.sqs_queue import SqsQueue
-from cdktn_provider_aws.sqs_queue_policy import SqsQueuePolicy
-
-from ..iam import Statement
-from ..serving.data_bucket import IKmsKey
+AgentQueueProps = WorkQueueProps
 
 
-@dataclass(frozen=True)
-class AgentQueueProps:
-    name: str
-    visibility_timeout_s: int = 300
-    max_receives: int = 5
-    retention_days: int = 4
-    tags: dict[str, str] = field(default_factory=dict)
+class AgentQueue(WorkQueue):
+    """A `WorkQueue` (queue + DLQ + TLS-only policies) an agent consumes; KEDA scales on its depth."""
 
-
-class AgentQueue(Construct):
-    """Creates the work `aws_sqs_queue` (KMS, long polling, redrive to the DLQ after `max_receives`), the
-    dead-letter `aws_sqs_queue` (14 days, redrive allowed only from this queue) and one `aws_sqs_queue_policy`
-    per queue denying non-TLS access."""
-
-    def __init__(self, scope: Construct, id: str, *, key: IKmsKey, props: AgentQueueProps) -> None:
-        super().__init__(scope, id)
-        p = props
-        if not 1 <= p.retention_days <= 14:
-            raise ValueError(f"AgentQueue {p.name}: retention_days must be 1..14, got {p.retention_days}")
-        if not 1 <= p.max_receives <= 1000:
-            raise ValueError(f"AgentQueue {p.name}: max_receives must be 1..1000, got {p.max_receives}")
-        self._key = key
-        self.dlq = SqsQueue(self, "dlq", name=f"{p.name}-dlq", message_retention_seconds=14 * 86400,
-                            kms_master_key_id=key.key_arn, kms_data_key_reuse_period_seconds=300, tags=p.tags)
-        self.queue = SqsQueue(self, "queue", name=p.name, message_retention_seconds=p.retention_days * 86400,
-                              visibility_timeout_seconds=p.visibility_timeout_s, receive_wait_time_seconds=20,
-                              kms_master_key_id=key.key_arn, kms_data_key_reuse_period_seconds=300, tags=p.tags,
-                              redrive_policy=json.dumps({"deadLetterTargetArn": self.dlq.arn, "maxReceiveCount": p.max_receives},
-                                                        sort_keys=True))
-        self.dlq.redrive_allow_policy = json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [self.queue.arn]},
-                                                   sort_keys=True)
-        for qid, q in (("queue-policy", self.queue), ("dlq-policy", self.dlq)):
-            SqsQueuePolicy(self, qid, queue_url=q.url, policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": q.arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}, sort_keys=True))
-
-    def grant_consume(self) -> list[Statement]:
-        """Receive, delete and extend visibility on this queue only, and decrypt its messages."""
-        return [
-            Statement(["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
-                      [self.queue.arn], sid="ConsumeWorkQueue"),
-            Statement(["kms:Decrypt"], [self._key.key_arn], sid="DecryptWorkQueue"),
-        ]
-
-    def grant_depth(self) -> list[Statement]:
-        """Read the queue's attributes (depth) only: what the autoscaler needs."""
-        return [Statement(["sqs:GetQueueAttributes"], [self.queue.arn])]
-
-    @property
-    def queue_url(self) -> str:
-        return self.queue.url
-
-    @property
-    def queue_arn(self) -> str:
-        return self.queue.arn
+    kind = "AgentQueue"
