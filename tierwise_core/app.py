@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import Environment
 
 #: Deploy order. Stack ids are `<env>-<layer>`.
-LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "agents"]
+LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "observability", "agents"]
 TARGET_VERSIONS = {"terraform": ">=1.10.0"}
 
 
@@ -28,6 +28,7 @@ def build_app(env: Environment, outdir: str | None = None):
     from tierwise.stacks.cluster import ClusterStack
     from tierwise.stacks.governance import GovernanceStack
     from tierwise.stacks.network import NetworkStack
+    from tierwise.stacks.observability import ObservabilityStack
     from tierwise.stacks.platform import PlatformStack
     from tierwise.stacks.serving import ServingStack
     from tierwise.stacks.tenancy import TenancyStack
@@ -43,6 +44,8 @@ def build_app(env: Environment, outdir: str | None = None):
     GovernanceStack(app, env)
     serving = ServingStack(app, env, network=network, cluster=cluster, capacity=capacity)
     serving.add_dependency(tenancy)
+    observability = ObservabilityStack(app, env, cluster=cluster)
+    observability.add_dependency(serving)
     agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)
     agents.add_dependency(serving)
     return app

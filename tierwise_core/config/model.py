@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .agents import Agent, AgentPool, check_agents
 from .hardware import FAMILIES, WEIGHTS_MEMORY_FRACTION, weights_gib
+from .training import Training, check_training
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="DNS-1123 label")]
 FQDN_RE = re.compile(r"^(\*\.|\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -338,9 +339,10 @@ class Serving(Strict):
     router_queue_target: Annotated[int, Field(ge=1, le=10000)] = 32
     #: How long an idle model keeps its last replica before scaling to its minimum.
     scale_down_cooldown_s: Annotated[int, Field(ge=30, le=86400)] = 900
-    #: Prometheus that scrapes vLLM and the router (KEDA's Prometheus trigger queries it).
+    #: Prometheus that scrapes vLLM and the router (KEDA's Prometheus trigger queries it). The observability
+    #: stack names the chart's server Service and port after it: `http://<service>.<monitoring_namespace>.svc:<port>`.
     prometheus_url: Annotated[str, Field(pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/.*)?$")] = (
-        "http://prometheus-operated.monitoring.svc:9090")
+        "http://prometheus-server.monitoring.svc:9090")
     #: Namespace whose pods scrape metrics (label `kubernetes.io/metadata.name`).
     monitoring_namespace: Name = "monitoring"
     #: Time given to a model server to load weights before the startup probe gives up.
@@ -374,6 +376,21 @@ class Serving(Strict):
     escalation_retention_days: Annotated[int, Field(ge=1, le=14)] = 4
     escalation_max_receives: Annotated[int, Field(ge=1, le=1000)] = 5
 
+class Observability(Strict):
+    """The observability stack: in-cluster Prometheus (scrape configs, rules), dashboards, GPU-usage snapshots."""
+
+    #: Tag of the observability image (`tierwise-report`) in this stack's ECR repository (immutable tags).
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")] = "0.1.0"
+    #: Minutes between GPU-usage snapshots (the cost report's sample interval); must divide 60.
+    snapshot_every_minutes: Literal[1, 2, 3, 5, 10, 15, 20, 30] = 5
+    #: Size limit of Prometheus' TSDB volume (node-local emptyDir: no EBS CSI driver in the cluster yet).
+    prometheus_storage_gib: Annotated[int, Field(ge=1, le=1024)] = 20
+    prometheus_cpu: Annotated[str, Field(pattern=r"^\d+(m)?$")] = "500m"
+    prometheus_memory_mib: Annotated[int, Field(ge=256, le=262144)] = 2048
+    #: Repository prefix of the quay.io pull-through cache rule (Prometheus and its config reloader).
+    quay_cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", min_length=2, max_length=30)] = "quay"
+
+
 # --------------------------------------------------------------------------------------------
 class Environment(Strict):
     name: Name
@@ -388,10 +405,13 @@ class Environment(Strict):
     teams: Annotated[list[Team], Field(min_length=1)]
     bedrock: Bedrock = Bedrock()
     serving: Serving = Serving()
+    observability: Observability = Observability()
     #: Agents (config/agents.py): identity, reach, queue, scaling, state and budget per agent.
     agents: list[Agent] = Field(default_factory=list)
     #: The dedicated CPU NodePool agents run on.
     agent_pool: AgentPool = AgentPool()
+    #: Adapter-training pipelines (config/training.py): a Kueue-admitted spot GPU Job template each.
+    training: Training = Training()
     tags: dict[str, str] = Field(default_factory=dict)
     #: Keep stateful resources (KMS keys, buckets, log groups) on `terraform destroy`.
     protect_stateful: bool = True
@@ -434,6 +454,7 @@ class Environment(Strict):
                 raise ValueError(f"gpu_pools ({p.name}): teams' gpu_quota add up to {total} GPUs, above gpu_limit {p.gpu_limit}")
         _check_serving(self)
         check_agents(self)
+        check_training(self)
         return self
 
     # -- slices handed to stacks ----------------------------------------------------------------
@@ -483,8 +504,24 @@ def _check_fit(where: str, m: CatalogModel, pool: GpuPool) -> None:
         )
 
 
+PROMETHEUS_URL_RE = re.compile(r"^https?://(?P<service>[a-z0-9-]+)\.(?P<namespace>[a-z0-9-]+)\.svc(\.cluster\.local)?:(?P<port>\d+)/?$")
+
+
+def prometheus_service(url: str) -> tuple[str, str, int]:
+    """(service, namespace, port) of an in-cluster Prometheus URL; raises when the URL is not one."""
+    m = PROMETHEUS_URL_RE.match(url)
+    if not m:
+        raise ValueError(f"serving.prometheus_url {url!r} must be http://<service>.<namespace>.svc:<port> "
+                         "(the in-cluster Prometheus the observability stack deploys)")
+    return m["service"], m["namespace"], int(m["port"])
+
+
 def _check_serving(env: Environment) -> None:
     sv = env.serving
+    _, prom_ns, _ = prometheus_service(sv.prometheus_url)
+    if prom_ns != sv.monitoring_namespace:
+        raise ValueError(f"serving.prometheus_url is in namespace {prom_ns!r}, but serving.monitoring_namespace is "
+                         f"{sv.monitoring_namespace!r}: Prometheus runs in (and scrapes from) the monitoring namespace")
     if not sv.allow_scale_to_zero:
         for i, m in enumerate(env.models):
             if m.replicas.min == 0:
