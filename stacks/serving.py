@@ -1,10 +1,12 @@
 """serving: the model plane and the services in front of it, generated from the model catalog and teams.
 
 Per catalog model: a vLLM server (Deployment, or LeaderWorkerSet across nodes) with its read-only S3
-identity, a KEDA ScaledObject on queue length, and an InferencePool + HTTPRoute. In front: router, RAG
+identity and a KEDA ScaledObject on queue length. In front: router, RAG
 and guardrails (ECR repositories, ConfigMaps from the environment, one Pod Identity role each), Qdrant
 (upstream Helm chart), the data they use (S3 buckets, escalation queue + DLQ, Valkey for budgets) and the
-NetworkPolicies that allow exactly the flows between them. Deployed after `tenancy` (namespace, MIG
+NetworkPolicies that allow exactly the flows between them. The router addresses each model's ClusterIP Service
+directly (its own queue-aware tier/fallback logic picks the model); no Gateway or Inference Extension endpoint
+picker is deployed, so no InferencePool/HTTPRoute is emitted that nothing would serve. Deployed after `tenancy` (namespace, MIG
 claim templates) and `platform` (KEDA, LWS, Gateway API CRDs).
 """
 
@@ -25,7 +27,6 @@ from tierwise.constructs.serving.budget_cache import ValkeyCache, ValkeyCachePro
 from tierwise.constructs.serving.data_bucket import DataBucket, DataBucketProps
 from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
 from tierwise.constructs.serving.escalation_queue import EscalationQueue, EscalationQueueProps
-from tierwise.constructs.serving.inference_route import InferenceRoute, InferenceRouteProps
 from tierwise.constructs.serving.mountpoint_s3_csi_driver import MountpointS3CsiDriver, MountpointS3CsiDriverProps
 from tierwise.constructs.serving.network_policy import (
     NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
@@ -147,8 +148,6 @@ class ServingStack(TierwiseStack):
                     # wakes a model at zero replicas: the router still receives (and falls back on) its requests
                     PrometheusQueue("router-demand", f'sum(rate(tierwise_router_requests{{model="{m.name}"}}[2m])) * 60',
                                     threshold=sv.router_queue_target)]))
-            InferenceRoute(s, "route", props=InferenceRouteProps(
-                model=m.name, namespace=ns, pod_labels=server.selector, target_port=VLLM_PORT, labels=server.labels))
 
         # -- platform services --------------------------------------------------------------------
         svc_common = {"namespace": ns, "node_selector": SYSTEM_PLACEMENT["nodeSelector"],

@@ -94,15 +94,13 @@ def test_every_workload_has_a_pdb_and_an_autoscaler(synth: Any) -> None:
     assert any("tierwise_router_queue_depth" in t["metadata"].get("query", "") for t in scaled["router"]["spec"]["triggers"])
 
 
-def test_inference_pool_and_route_per_model(synth: Any) -> None:
+def test_router_addresses_model_services_directly_and_nothing_dangles(synth: Any) -> None:
+    # no Gateway, no endpoint picker: an InferencePool/HTTPRoute would reference objects nothing deploys
+    assert not synth.objects("InferencePool") and not synth.objects("HTTPRoute") and not synth.objects("Gateway")
+    cm = synth.object("ConfigMap", "router")
     for m in synth.env.models:
-        _, tpl = _server(synth, m.name)
-        pool = synth.object("InferencePool", f"vllm-{m.name}")
-        assert all(tpl["metadata"]["labels"].get(k) == v for k, v in pool["spec"]["selector"]["matchLabels"].items())
-        route = synth.object("HTTPRoute", f"vllm-{m.name}")
-        [rule] = route["spec"]["rules"]
-        assert rule["backendRefs"] == [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": f"vllm-{m.name}"}]
-        assert rule["matches"][0]["path"]["value"] == f"/{m.name}/"
+        assert f"http://vllm-{m.name}.{NS}.svc:8000" in json.dumps(cm["data"])
+        synth.object("Service", f"vllm-{m.name}")
 
 
 def test_ecr_repositories_scan_on_push_and_are_immutable(synth: Any) -> None:
