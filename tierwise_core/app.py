@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import Environment
 
 #: Deploy order. Stack ids are `<env>-<layer>`.
-LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "observability", "agents"]
+LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "training", "observability", "agents"]
 TARGET_VERSIONS = {"terraform": ">=1.10.0"}
 
 
@@ -32,6 +32,7 @@ def build_app(env: Environment, outdir: str | None = None):
     from tierwise.stacks.platform import PlatformStack
     from tierwise.stacks.serving import ServingStack
     from tierwise.stacks.tenancy import TenancyStack
+    from tierwise.stacks.training import TrainingStack
 
     kwargs = {"context": {"targetVersions": TARGET_VERSIONS}, "skip_backend_validation": False}
     app = App(outdir=outdir, **kwargs) if outdir else App(**kwargs)
@@ -44,6 +45,9 @@ def build_app(env: Environment, outdir: str | None = None):
     GovernanceStack(app, env)
     serving = ServingStack(app, env, network=network, cluster=cluster, capacity=capacity)
     serving.add_dependency(tenancy)
+    training = TrainingStack(app, env, cluster=cluster, models_bucket=serving.models_bucket,
+                             adapters_bucket=serving.adapters_bucket)
+    training.add_dependency(serving)
     observability = ObservabilityStack(app, env, cluster=cluster)
     observability.add_dependency(serving)
     agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)

@@ -130,6 +130,19 @@ class DataBucket(Construct):
             Statement(["kms:GenerateDataKey"], [self._key.key_arn], sid=f"{sid}Encrypt"),
         ]
 
+    def grant_read_write(self, prefixes: list[str], *, sid: str) -> list[Statement]:
+        """Read, list and put objects under `prefixes` (no trailing slash), encrypting and decrypting with the
+        bucket key. Never `s3:DeleteObject`: on a versioned bucket a put adds a version, so nothing is lost."""
+        if not prefixes:
+            raise ValueError("grant_read_write needs at least one prefix (a whole-bucket write is never granted)")
+        return [
+            Statement(["s3:GetObject", "s3:PutObject"], [f"{self.bucket_arn}/{p}/*" for p in sorted(prefixes)],
+                      sid=f"{sid}ReadWrite"),
+            Statement(["s3:ListBucket"], [self.bucket_arn], sid=f"{sid}List",
+                      conditions={"StringLike": {"s3:prefix": sorted([f"{p}/*" for p in prefixes] + [f"{p}/" for p in prefixes])}}),
+            Statement(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [self._key.key_arn], sid=f"{sid}Kms"),
+        ]
+
     @property
     def bucket_name(self) -> str:
         return self.bucket.bucket
