@@ -36,7 +36,8 @@ $(STAMP)/venv: pyproject.toml setup.py | $(STAMP)
 
 $(STAMP)/pkg-$(PKG_HASH): $(STAMP)/venv
 	@rm -f $(STAMP)/pkg-*
-	.venv/bin/pip install -q --no-deps -e . --config-settings editable_mode=strict
+	@.venv/bin/pip install -q --no-deps -e . --config-settings editable_mode=strict > $(STAMP)/pkg.log 2>&1 \
+	  || { cat $(STAMP)/pkg.log; exit 1; }
 	@touch $@
 
 # --- repo-local Node 22 + cdktn-cli, pinned by package-lock.json ---------------------------

@@ -98,7 +98,10 @@ class StackSummary:
 
 def summarize(out: Path) -> list[StackSummary]:
     rows = []
-    for f in sorted((out / "stacks").glob("*/cdk.tf.json")):
+    order = {layer: i for i, layer in enumerate(LAYERS)}
+    files = sorted((out / "stacks").glob("*/cdk.tf.json"),
+                   key=lambda f: (order.get(f.parent.name.rsplit("-", 1)[-1], len(order)), f.parent.name))
+    for f in files:
         doc = json.loads(f.read_text())
         res = doc.get("resource", {})
         rows.append(StackSummary(f.parent.name, sum(len(v) for v in res.values()), len(res.get("kubernetes_manifest", {}))))
