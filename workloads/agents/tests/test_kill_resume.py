@@ -126,6 +126,10 @@ def test_agent_killed_while_waiting_for_approval_resumes_without_repeating_steps
 
     # a human approves while no agent is running; the message reappears after its visibility timeout
     _post(f"{p['guardrails']}/v1/tickets/{ticket}/approve", {"reviewer": "oncall@example.com", "note": "eligible"})
+    # Start the second agent only once SQS shows the message again (its visibility timeout ran out):
+    # an event, not a sleep, so the idle-exit below cannot race the redelivery.
+    wait_until(lambda: int(p["sqs"].get_queue_attributes(QueueUrl=p["queue_url"], AttributeNames=["ApproximateNumberOfMessages"])
+                           ["Attributes"]["ApproximateNumberOfMessages"]) >= 1, what="the message to become visible again")
     second = start([str(AGENT_VENV / "tierwise-agent"), "run"], {**p["agent_env"], "TIERWISE_AGENT_EXIT_AFTER_IDLE_RECEIVES": "3"},
                    p["tmp"] / "agent-2.log")
     try:
