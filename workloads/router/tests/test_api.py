@@ -218,7 +218,7 @@ async def test_saturated_replica_falls_back_before_first_byte(settings, fake_vll
     ctx = client_for(settings, make_config([url], burl, routing={"saturation_waiting": 8}))
     async with ctx as c:
         st = ctx.app.state.router
-        for _ in range(200):  # wait for the scraper (event-driven: poll state, no fixed sleep)
+        for _ in range(3000):  # up to ~30 s under load; wait for the scraper (event-driven: poll state, no fixed sleep)
             if st.replicas[0].waiting == 100:
                 break
             await asyncio.sleep(0.01)
