@@ -361,7 +361,9 @@ class CallCtx:
                     pick.inflight -= 1
         return await self._complete_tier2(route, req, reservation)
 
-    async def _complete_tier2(self, route: Route, req: dict, reservation: Reservation) -> Response:
+    async def _call_tier2(self, route: Route, req: dict, reservation: Reservation, call, stream: bool):
+        """One Bedrock call behind the Tier-2 breaker: on failure the reservation is released, the
+        breaker and metrics updated, and the caller gets the OpenAI-style error. Returns (result, upstream)."""
         st = self.st
         model: BedrockModel = route.model  # type: ignore[assignment]
         upstream = f"bedrock:{model.model_id}"
@@ -369,17 +371,20 @@ class CallCtx:
             await st.budgets.release(reservation)
             raise Reply(error_response(503, "Tier 2 circuit is open.", "api_error", "upstream_unavailable"))
         try:
-            resp = await br.converse(st.bedrock[model.name], req, model.model_id, model.max_attempts,
-                                     model.backoff_base_s)
+            out = await call(st.bedrock[model.name], req, model.model_id, model.max_attempts, model.backoff_base_s)
             st.tier2_breaker.success()
         except UpstreamError as e:
             await st.budgets.release(reservation)
             self._fail_upstream("bedrock", e)
             if e.kind not in ("bad_request", "throttled"):
                 st.tier2_breaker.failure()
-            self._finish(route, e.status or 502, False, upstream)
+            self._finish(route, e.status or 502, stream, upstream)
             raise Reply(_upstream_error(e)) from e
-        obj = br.from_converse(resp, model.name)
+        return out, upstream
+
+    async def _complete_tier2(self, route: Route, req: dict, reservation: Reservation) -> Response:
+        resp, upstream = await self._call_tier2(route, req, reservation, br.converse, stream=False)
+        obj = br.from_converse(resp, route.model.name)
         nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
         return await self._respond(route, orjson.dumps(obj), obj, nano, upstream)
 
@@ -434,22 +439,7 @@ class CallCtx:
                     st.metrics.child(st.metrics.ttft, "1").observe(time.perf_counter() - self.t0)
                     return StreamingResponse(self._relay_tier1(route, s, pick, reservation),
                                              media_type="text/event-stream", headers=self._headers(route, pick.url))
-        model: BedrockModel = route.model  # type: ignore[assignment]
-        upstream = f"bedrock:{model.model_id}"
-        if not st.tier2_breaker.allow():
-            await st.budgets.release(reservation)
-            raise Reply(error_response(503, "Tier 2 circuit is open.", "api_error", "upstream_unavailable"))
-        try:
-            events = await br.converse_stream(st.bedrock[model.name], req, model.model_id, model.max_attempts,
-                                              model.backoff_base_s)
-            st.tier2_breaker.success()
-        except UpstreamError as e:
-            await st.budgets.release(reservation)
-            self._fail_upstream("bedrock", e)
-            if e.kind not in ("bad_request", "throttled"):
-                st.tier2_breaker.failure()
-            self._finish(route, e.status or 502, True, upstream)
-            raise Reply(_upstream_error(e)) from e
+        events, upstream = await self._call_tier2(route, req, reservation, br.converse_stream, stream=True)
         st.metrics.child(st.metrics.ttft, "2").observe(time.perf_counter() - self.t0)
         return StreamingResponse(self._relay_tier2(route, events, reservation, upstream),
                                  media_type="text/event-stream", headers=self._headers(route, upstream))
