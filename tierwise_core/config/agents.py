@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from .base import Name, Strict, resolve_team
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Environment
 
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="DNS-1123 label")]
 AgentImage = Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$",
                                   description="registry/repository:tag, optionally pinned @sha256 digest")]
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
@@ -27,10 +27,6 @@ ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$")
 MODEL_ACTION_PREFIXES = ("bedrock:", "bedrock-runtime:", "sagemaker:InvokeEndpoint")
 #: Router principal names are `<team>:agent:<agent>`; the router caps names at 63 characters.
 ROUTER_NAME_MAX = 63
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,12 +230,7 @@ def check_agents(env: Environment) -> None:
         if a.name in seen:
             raise ValueError(f"{where}: agent name {a.name!r} appears twice")
         seen.add(a.name)
-        team = teams.get(a.team)
-        if team is None:
-            raise ValueError(f"{where}: team {a.team!r} is not in teams ({', '.join(teams)})")
-        if a.namespace is not None and a.namespace not in team.namespaces:
-            raise ValueError(f"{where}: namespace {a.namespace!r} is not one of team {a.team}'s namespaces "
-                             f"({', '.join(team.namespaces)}); agents run in their team's namespaces")
+        team = resolve_team(env, where, a.team, a.namespace, "agents run in their team's namespaces")
         for m in a.models:
             if m not in team.allowed_models:
                 raise ValueError(f"{where}: model {m!r} is not in team {a.team}'s allowed_models "

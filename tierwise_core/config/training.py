@@ -12,24 +12,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from .base import Name, Strict, resolve_team
 from .hardware import WEIGHTS_MEMORY_FRACTION, weights_gib
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Environment, GpuPool
 
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$", description="DNS-1123 label")]
 #: An S3 key prefix without leading or trailing slash.
 KeyPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")]
 #: Key prefix of training checkpoints in the adapters bucket (`_training/<pipeline>/<run>`); never a model name.
 CHECKPOINT_PREFIX = "_training"
 #: Base-model precision the trainer loads: 4-bit NF4 for QLoRA, bf16 for plain LoRA.
 TRAIN_PRECISION = {"qlora": "int4", "lora": "bf16"}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrainingPipeline(Strict):
@@ -126,7 +122,6 @@ def check_training(env: Environment) -> None:
             if _overlaps(tr.datasets_prefix, src):
                 raise ValueError(f"training.datasets_prefix {tr.datasets_prefix!r} overlaps the weights of models "
                                  f"({m.name}: {src!r}); model servers would read datasets. Use a separate prefix")
-    teams = {t.name: t for t in env.teams}
     pools = {p.name: p for p in env.gpu_pools}
     models = {m.name: m for m in env.models}
     seen: set[str] = set()
@@ -135,12 +130,8 @@ def check_training(env: Environment) -> None:
         if p.name in seen:
             raise ValueError(f"{where}.name: pipeline name {p.name!r} appears twice")
         seen.add(p.name)
-        team = teams.get(p.team)
-        if team is None:
-            raise ValueError(f"{where}.team: team {p.team!r} is not in teams ({', '.join(teams)})")
-        if p.namespace is not None and p.namespace not in team.namespaces:
-            raise ValueError(f"{where}.namespace: {p.namespace!r} is not one of team {p.team}'s namespaces "
-                             f"({', '.join(team.namespaces)}); the Job runs in (and is admitted by) its team's queue")
+        team = resolve_team(env, where, p.team, p.namespace, "the Job runs in (and is admitted by) its team's queue",
+                            field_paths=True)
         pool = pools.get(p.pool)
         if pool is None:
             raise ValueError(f"{where}.pool: pool {p.pool!r} is not in gpu_pools ({', '.join(pools)})")
