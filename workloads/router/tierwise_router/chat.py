@@ -281,6 +281,21 @@ class CallCtx:
         await st.budgets.release(reservation)
         return Route(2, st.tier2, None, reason), await _reserve(st, self.team, st.tier2, self.est_in, self.max_out)
 
+    async def _tier1_failed(self, route: Route, pick: balancer.Replica, e: UpstreamError, reservation: Reservation,
+                            stream: bool) -> Response | tuple[Route, Reservation]:
+        """A Tier-1 call failed before the first byte. A 4xx other than 429 is the request's fault: the
+        replica counts as healthy and vLLM's answer is passed through. Anything else counts against the
+        replica's breaker and falls back to Tier 2 (returns the new route and reservation)."""
+        self._fail_upstream(pick.url, e)
+        if e.kind == "status" and e.status is not None and 400 <= e.status < 500 and e.status != 429:
+            pick.breaker.success()  # the replica is fine; the request is not
+            await self.st.budgets.release(reservation)
+            self._finish(route, e.status, stream, pick.url)
+            return Response(e.body or b"", status_code=e.status, media_type="application/json",
+                            headers=self._headers(route, pick.url))
+        pick.breaker.failure()
+        return await self._to_tier2(f"tier1_{e.kind}", reservation)
+
     def _fail_upstream(self, name: str, e: UpstreamError) -> None:
         self.st.metrics.child(self.st.metrics.upstream_errors, name, e.kind).inc()
 
@@ -331,7 +346,6 @@ class CallCtx:
 
     # ------------------------------------------------------------------ non-streaming
     async def complete(self, route: Route, req: dict, reservation: Reservation) -> Response:
-        st = self.st
         if route.tier == 1:
             pick = self._pick_replica(route, req)
             if isinstance(pick, str):
@@ -343,15 +357,10 @@ class CallCtx:
                                              route.model.timeout_s)
                     pick.breaker.success()
                 except UpstreamError as e:
-                    self._fail_upstream(pick.url, e)
-                    if e.kind == "status" and e.status is not None and 400 <= e.status < 500 and e.status != 429:
-                        pick.breaker.success()  # the replica is fine; the request is not
-                        await st.budgets.release(reservation)
-                        self._finish(route, e.status, False, pick.url)
-                        return Response(e.body or b"", status_code=e.status, media_type="application/json",
-                                        headers=self._headers(route, pick.url))
-                    pick.breaker.failure()
-                    route, reservation = await self._to_tier2(f"tier1_{e.kind}", reservation)
+                    r = await self._tier1_failed(route, pick, e, reservation, stream=False)
+                    if isinstance(r, Response):
+                        return r
+                    route, reservation = r
                 else:
                     obj = orjson.loads(data)
                     nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
@@ -425,15 +434,10 @@ class CallCtx:
                                              route.model.timeout_s)
                 except UpstreamError as e:
                     pick.inflight -= 1
-                    self._fail_upstream(pick.url, e)
-                    if e.kind == "status" and e.status is not None and 400 <= e.status < 500 and e.status != 429:
-                        pick.breaker.success()
-                        await st.budgets.release(reservation)
-                        self._finish(route, e.status, True, pick.url)
-                        return Response(e.body or b"", status_code=e.status, media_type="application/json",
-                                        headers=self._headers(route, pick.url))
-                    pick.breaker.failure()
-                    route, reservation = await self._to_tier2(f"tier1_{e.kind}", reservation)
+                    r = await self._tier1_failed(route, pick, e, reservation, stream=True)
+                    if isinstance(r, Response):
+                        return r
+                    route, reservation = r
                 else:
                     st.metrics.child(st.metrics.ttft, "1").observe(time.perf_counter() - self.t0)
                     return StreamingResponse(self._relay_tier1(route, s, pick, reservation),
