@@ -26,11 +26,6 @@ def checkov_exe() -> str:
     return found
 
 
-def bare_command(stacks_dir: Path) -> list[str]:
-    """What `bench/policy.py` compares against: checkov's Terraform checks on the same stacks, nothing else."""
-    return [checkov_exe(), "-d", str(stacks_dir), "--framework", "terraform_json", "--skip-download", "-o", "json"]
-
-
 def stage(index: Index, into: Path) -> Path:
     for stack in index.stacks:
         src = index.root / "stacks" / stack / "cdk.tf.json"

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Iterable, Protocol
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 PASS, FAIL, UNKNOWN, NOT_APPLICABLE, SUPPRESSED = "PASS", "FAIL", "UNKNOWN", "NOT_APPLICABLE", "SUPPRESSED"

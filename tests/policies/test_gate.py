@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tierwise.policies import gate, suppressions
-from tierwise.policies.engine import FAIL, SUPPRESSED, Result
+from tierwise.policies.engine import SUPPRESSED
 from tierwise.policies.report import junit, markdown, sarif
 
 HERE = Path(__file__).resolve().parent

@@ -24,7 +24,6 @@ class TeamBudgetAlerts:
     def run(self, index: Index) -> Iterable[Result]:
         m = self.meta
         teams = teams_from_index(index)
-        budgets = {t.budget_address: t for t in teams.values() if t.budget_address}
         for name, t in sorted(teams.items()):
             if not t.budget_address:
                 yield result(m, FAIL, t.queue, f"team {name} (cost-center {t.cost_center or '?'}) has no aws_budgets_budget "
@@ -40,4 +39,3 @@ class TeamBudgetAlerts:
             else:
                 yield result(m, PASS, b, f"{b.address}: team {name} budget with {len(notes)} notifications",
                              finding=f"Team::{name}")
-        del budgets

@@ -6,7 +6,7 @@ import re
 from typing import Iterable
 
 from tierwise.policies.checks.iam.iam_common import all_policy_documents, role_policies, workload_roles
-from tierwise.policies.engine import FAIL, PASS, UNKNOWN, CheckMeta, Index, Result, as_list, result
+from tierwise.policies.engine import FAIL, PASS, UNKNOWN, CheckMeta, Index, Result, as_list, policy_statements, result
 
 #: Verbs that only read. Anything else is treated as a write (conservative: kms:Decrypt counts as write).
 READ_VERBS = ("Get", "List", "Describe", "BatchGet", "Head", "Search", "Lookup", "Query", "Scan", "Select", "View", "Retrieve")
@@ -48,7 +48,7 @@ class LeastPrivilege:
             if d.owner.type == "aws_iam_policy":
                 docs.setdefault((id(d.owner), d.label), d)
         for d in docs.values():
-            stmts, why = _stmts(d.document)
+            stmts, why = policy_statements(d.document)
             if stmts is None:
                 yield result(m, UNKNOWN, d.owner, f"{d.owner.address} ({d.label}): {why}")
                 continue
@@ -79,9 +79,3 @@ class LeastPrivilege:
                                                        "Resource '*'; scope it to the workload's own ARNs", finding=f"Resource::*::{a}")
             if not bad:
                 yield result(m, PASS, d.owner, f"{d.owner.address} ({d.label}): {len(stmts)} statements scoped")
-
-
-def _stmts(doc):
-    from tierwise.policies.engine import policy_statements
-
-    return policy_statements(doc)
