@@ -134,7 +134,6 @@ class NumpyNer:
     def tokvecs(self, doc, ids: np.ndarray | None = None) -> np.ndarray:
         if ids is None:
             ids = doc.to_array(self._columns)
-        n = ids.shape[0]
         (W0, b0, nO, nP, G0, g0) = self._layers[0]
         Y = None
         for col, (P, seed) in enumerate(self._embeds_mixed):
