@@ -242,6 +242,3 @@ def cost_nano(price: SelfHostedPrice | TokenPrice, prompt_tokens: int, completio
 def nano_to_usd_str(n: int) -> str:
     return f"{Decimal(n) / NANO:.9f}"
 
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b else math.inf  # type: ignore[return-value]

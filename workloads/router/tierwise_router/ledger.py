@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,6 @@ def read_ledger(path: str | Path) -> tuple[list[dict[str, Any]], int]:
             pass
         bad += 1
     return entries, bad
-
-
-def iter_entries(path: str | Path) -> Iterator[dict[str, Any]]:
-    yield from read_ledger(path)[0]
 
 
 class Ledger:

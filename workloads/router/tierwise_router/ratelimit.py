@@ -99,9 +99,3 @@ class Pacer:
             await self._sleep(wait_s)
         finally:
             p.waiting -= 1
-
-    async def admit(self, team: str, limits: RateLimits, tokens: int) -> Admit | Reject:
-        d = self.try_admit(team, limits, tokens)
-        if isinstance(d, Admit) and d.wait_s > 0:
-            await self.wait(team, d.wait_s)
-        return d

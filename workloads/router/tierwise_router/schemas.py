@@ -34,17 +34,6 @@ class ChatRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
 
 
-class ErrorBody(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorBody
-
-
 def error_response(status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
                    headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
