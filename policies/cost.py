@@ -239,12 +239,14 @@ def teams_from_index(index: Index) -> dict[str, TeamCost]:
     return teams
 
 
-def team_costs(index: Index, region: str, prices: dict, bedrock_budgets: dict[str, list[dict]] | None = None) -> dict[str, TeamCost]:
+def team_costs(index: Index, region: str, prices: dict, bedrock_budgets: dict[str, list[dict]] | None = None,
+               pls: dict[str, Pool] | None = None) -> dict[str, TeamCost]:
     """Worst case per team. `bedrock_budgets`: team -> [{model_id, monthly_input_mtok, monthly_output_mtok}]
-    (from the environment file for `tierwise cost`, from tierwise.json `teams` for the policy gate)."""
+    (from the environment file for `tierwise cost`, from tierwise.json `teams` for the policy gate).
+    `pls`: the pools already computed for this index, region and prices (computed here when None)."""
     from tierwise.config.hardware import FAMILIES
 
-    pls = pools(index, region, prices)
+    pls = pls if pls is not None else pools(index, region, prices)
     fpools = flavor_pools(index)
     table = prices.get("ec2_on_demand", {}).get("regions", {}).get(region, {})
     sizes = {s.name: s for f in FAMILIES.values() for s in f.sizes}
@@ -327,7 +329,16 @@ class CostReport:
 
 
 def cost_report(index: Index, prices: dict | None = None, bedrock_budgets: dict | None = None) -> CostReport:
+    """Pools and team worst cases. The default report (shipped prices, Bedrock budgets from tierwise.json) is
+    computed once per Index and shared by TW-COST-002, TW-COST-004 and `tierwise policy`'s cost table."""
+    default = prices is None and bedrock_budgets is None
+    if default and "cost_report" in index.memo:
+        return index.memo["cost_report"]
     prices = prices or load_prices()
     region = region_of(index)
-    return CostReport(str(index.meta.get("environment", index.root.name)), region, pools(index, region, prices),
-                      team_costs(index, region, prices, bedrock_budgets), str(prices.get("version", "")))
+    pls = pools(index, region, prices)
+    rep = CostReport(str(index.meta.get("environment", index.root.name)), region, pls,
+                     team_costs(index, region, prices, bedrock_budgets, pls), str(prices.get("version", "")))
+    if default:
+        index.memo["cost_report"] = rep
+    return rep

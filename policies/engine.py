@@ -132,6 +132,8 @@ class Index:
     resources: list[Resource] = field(default_factory=list)
     _by_type: dict[str, list[Resource]] = field(default_factory=dict)
     _by_ref: dict[tuple[str, str, str], Resource] = field(default_factory=dict)
+    #: Derived views computed once per gate run and shared by checks and reports (e.g. the default cost report).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for stack, doc in self.stacks.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterable
 
-from tierwise.policies.cost import flavor_pools, load_prices, pools, queue_gpu_quotas, region_of
+from tierwise.policies.cost import cost_report, flavor_pools, queue_gpu_quotas
 from tierwise.policies.engine import FAIL, PASS, UNKNOWN, CheckMeta, Index, Result, result
 
 
@@ -25,7 +25,7 @@ class QuotaWithinPoolLimits:
 
     def run(self, index: Index) -> Iterable[Result]:
         m = self.meta
-        pls = pools(index, region_of(index), load_prices())
+        pls = cost_report(index).pools  # the same pools TW-COST-002 and the report's cost table read
         fpools = flavor_pools(index)
         total: dict[str, float] = defaultdict(float)
         for q in index.k8s("ClusterQueue"):
