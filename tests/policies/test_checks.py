@@ -48,6 +48,9 @@ def test_failure_messages_name_resource_value_and_fix(check_id):
         assert r.address.rsplit(".", 1)[-1] in r.message or r.address in r.message or "team " in r.message
         assert r.fix and r.severity and r.title
         assert re.search(r"(add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name)", r.message)
+        # as a whole word: "add" must not be satisfied by "address", "name" by "namespace", "list" by "allowlist"
+        assert re.search(r"\b(add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name|declare)\b",
+                         r.message), r.message
 
 
 def test_granular_findings_carry_the_offending_value():

@@ -70,6 +70,8 @@ def test_critical_checks_are_unsuppressible(tmp_path):
 def test_environment_scoped_suppression_only_applies_there(tmp_path):
     rep = run(tmp_path, [{**GOOD, "environment": "prod"}])
     assert not [r for r in rep.results if r.status == SUPPRESSED]
+    # the finding is still reported and still blocks (not merely absent)
+    assert "TW-NET-002[Target::*]" in {r.full_id for r in rep.blocking()}
 
 
 def _report(tmp_path):
@@ -111,6 +113,7 @@ def test_markdown_puts_failures_first_then_cost_and_diff(tmp_path):
     md = markdown.render(_report(tmp_path))
     assert md.index("### Failures") < md.index("Suppressed") < md.index("### Worst-case") < md.index("### Cost change")
     assert "`TW-NET-002[Target::*.com]`" in md and "| team a | base" not in md
+    assert "| team a | $40 | $55 | +15 |" in md  # the diff row the renderer built, not just its heading
 
 
 def cli(*args):
