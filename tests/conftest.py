@@ -3,6 +3,7 @@ repository root is never on sys.path (it would shadow the jsii `constructs` libr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -47,3 +48,10 @@ def synthesized(tmp_path_factory) -> dict[str, Path]:
         synth(env, base / env.name)
         out[env.name] = base / env.name
     return out
+
+
+@pytest.fixture(scope="session")
+def synthesized_stacks(synthesized: dict[str, Path]) -> dict[str, dict[str, dict]]:
+    """`synthesized`, parsed once: {environment: {stack id: Terraform JSON}}."""
+    return {name: {p.parent.name: json.loads(p.read_text()) for p in (out / "stacks").glob("*/cdk.tf.json")}
+            for name, out in synthesized.items()}

@@ -1,11 +1,9 @@
-"""One synth of dev and prod per session (each provider load costs ~10 s and ~2 GB): every serving
-test reads the synthesized Terraform JSON, the way Terraform and the policy gate do."""
+"""The serving tests read the session's one synth of every environment (`synthesized_stacks`,
+tests/conftest.py): the synthesized Terraform JSON, the way Terraform and the policy gate do."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,18 +34,11 @@ class Synth:
 
 
 @pytest.fixture(scope="session")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
-    from tierwise.app import build_app
+def synths(synthesized_stacks: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Synth]:
     from tierwise.config.loader import load_environment
 
-    out: dict[str, Synth] = {}
-    for name in ENVS:
-        env = load_environment(name)
-        d = tmp_path_factory.mktemp(f"synth-{name}")
-        build_app(env, str(d)).synth()
-        stacks = {p.parent.name: json.loads(p.read_text()) for p in (d / "stacks").glob("*/cdk.tf.json")}
-        out[name] = Synth(env=env, stack=stacks[f"{name}-serving"], stacks=stacks)
-    return out
+    return {name: Synth(env=load_environment(name), stack=synthesized_stacks[name][f"{name}-serving"],
+                        stacks=synthesized_stacks[name]) for name in ENVS}
 
 
 @pytest.fixture(params=ENVS)

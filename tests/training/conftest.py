@@ -1,11 +1,9 @@
-"""The training tests read the session's one synth of every environment (`synthesized`, tests/conftest.py),
+"""The training tests read the session's one synth of every environment (`synthesized_stacks`, tests/conftest.py),
 the way Terraform and the policy gate read `cdktf.out/`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,14 +39,10 @@ class Out:
 
 
 @pytest.fixture(scope="session")
-def training_outs(synthesized: dict[str, Path]) -> dict[str, Out]:
+def training_outs(synthesized_stacks: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Out]:
     from tierwise.config import load_environment
 
-    out = {}
-    for name in ENVS:
-        stacks = {p.parent.name: json.loads(p.read_text()) for p in (synthesized[name] / "stacks").glob("*/cdk.tf.json")}
-        out[name] = Out(env=load_environment(name), stacks=stacks)
-    return out
+    return {name: Out(env=load_environment(name), stacks=synthesized_stacks[name]) for name in ENVS}
 
 
 @pytest.fixture(params=ENVS)
