@@ -77,8 +77,11 @@ def test_agent_role_is_scoped_to_exactly_its_queue_table_and_declared_actions(ag
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
     assert set(by_sid) == {"ConsumeWorkQueue", "DecryptWorkQueue", "Checkpoints", "EncryptCheckpoints",
                            "ToolReadInvoices", "ToolPostAdjustment"}
-    assert by_sid["ConsumeWorkQueue"]["Resource"] == ["${aws_sqs_queue.agents_invoice-reconciler_queue_3F55CC46.arn}"] or \
-        len(by_sid["ConsumeWorkQueue"]["Resource"]) == 1
+    # exactly this agent's work queue (not its DLQ) and checkpoint table, by their Terraform addresses
+    [queue] = [k for k, q in res(stack, "aws_sqs_queue").items() if q["name"] == "tierwise-prod-agent-invoice-reconciler"]
+    assert by_sid["ConsumeWorkQueue"]["Resource"] == [f"${{aws_sqs_queue.{queue}.arn}}"]
+    [table] = [k for k, t in res(stack, "aws_dynamodb_table").items() if t["name"] == "tierwise-prod-agent-invoice-reconciler"]
+    assert by_sid["Checkpoints"]["Resource"] == [f"${{aws_dynamodb_table.{table}.arn}}"]
     assert by_sid["ToolReadInvoices"] == {"Sid": "ToolReadInvoices", "Effect": "Allow", "Action": ["s3:GetObject"],
                                           "Resource": ["arn:aws:s3:::billing-invoices-222222222222/incoming/*"]}
     assert by_sid["ToolPostAdjustment"]["Resource"] == ["arn:aws:sqs:us-east-1:222222222222:billing-adjustments"]
