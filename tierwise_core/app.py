@@ -69,6 +69,11 @@ def synth_facts(env: Environment) -> dict:
     }
 
 
+def write_facts(env: Environment, outdir: Path) -> None:
+    """`tierwise.json` beside the stacks: written by `tierwise synth` and by the `cdktn` entry point alike."""
+    (Path(outdir) / "tierwise.json").write_text(json.dumps(synth_facts(env), indent=2, sort_keys=True) + "\n")
+
+
 def synth(env: Environment, out: Path) -> None:
     """Synthesize into a sibling temp dir, then swap it in: a failed synth never touches `out`."""
     out = out.resolve()
@@ -76,7 +81,7 @@ def synth(env: Environment, out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         build_app(env, str(tmp)).synth()
-        (tmp / "tierwise.json").write_text(json.dumps(synth_facts(env), indent=2, sort_keys=True) + "\n")
+        write_facts(env, tmp)
         old = out.with_name(f".{out.name}.old")
         if old.exists():
             shutil.rmtree(old)

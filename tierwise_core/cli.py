@@ -94,9 +94,11 @@ def cdktn_app() -> None:
         _err(str(e))
         raise typer.Exit(EXIT_CONFIG)
     _prefer_repo_node()
-    from .app import build_app
+    from .app import build_app, write_facts
 
-    build_app(environment).synth()
+    app_ = build_app(environment)
+    app_.synth()
+    write_facts(environment, Path(app_.outdir))  # the gate reads it from `cdktn synth` output too
 
 
 def _register_optional() -> None:
