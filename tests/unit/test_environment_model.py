@@ -64,6 +64,10 @@ def _mutations():
     def mig_layout_overflow(d):
         d["gpu_pools"][0]["sharing"]["layout"] = {"3g.20gb": 2, "2g.10gb": 1}
 
+    def mig_layout_memory_overflow(d):
+        # 3+3+1 = 7 compute slices fit a 40GB A100, but 4+4+1 = 9 memory slices do not (it has 8).
+        d["gpu_pools"][0]["sharing"]["layout"] = {"3g.20gb": 2, "1g.5gb": 1}
+
     def unknown_model_for_team(d):
         d["teams"][0]["allowed_models"].append("gpt-9")
 
@@ -78,6 +82,7 @@ def _mutations():
         (bad_domain, "network.egress_allowlist", "'not a domain' is not a domain name"),
         (az_wrong_region, "availability zone 'eu-west-1b' is not in region 'us-west-2'", ""),
         (mig_layout_overflow, "gpu_pools[0]", "uses 8 compute slices"),
+        (mig_layout_memory_overflow, "gpu_pools[0]", "uses 9 memory slices; A100-SXM4-40GB has 8"),
         (unknown_model_for_team, "teams[0] (assistants)", "'gpt-9' is neither in models"),
     ]
 
@@ -104,3 +109,28 @@ def test_fails_on_yaml_syntax(tmp_path):
 def test_fails_on_missing_file_lists_known():
     with pytest.raises(ConfigError, match="known environments: .*dev.*prod"):
         load_environment("staging-does-not-exist")
+
+
+def _prod() -> dict:
+    return yaml.safe_load((REPO / "environments" / "prod.yaml").read_text())
+
+
+def test_old_prod_mig_layout_on_a100_80gb_is_refused(tmp_path):
+    """Issue 13 item 4: 2x 3g.40gb + 1x 1g.10gb on p4de (A100-80GB) needs 9 of 8 memory slices."""
+    d = _prod()
+    pool = next(p for p in d["gpu_pools"] if (p.get("sharing") or {}).get("mode") == "mig")
+    pool["sharing"]["layout"] = {"3g.40gb": 2, "1g.10gb": 1}
+    f = tmp_path / "prod.yaml"
+    f.write_text(yaml.safe_dump(d))
+    with pytest.raises(ConfigError, match="uses 9 memory slices; A100-SXM4-80GB has 8"):
+        load_environment(f)
+
+
+def test_shipped_mig_layouts_fill_at_most_every_slice():
+    from tierwise.config.hardware import FAMILIES
+
+    for p in list_environments():
+        for pool in load_environment(p).gpu_pools:
+            if pool.sharing.mode == "mig":
+                gpu = FAMILIES[pool.instance_families[0]].gpu
+                assert gpu.mig_layout_problems(dict(pool.sharing.layout)) == [], (p.stem, pool.name)

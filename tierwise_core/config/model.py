@@ -152,12 +152,9 @@ class GpuPool(Strict):
             gpu = FAMILIES[self.instance_families[0]].gpu
             if not gpu.mig_profiles:
                 raise ValueError(f"{gpu.name} has no MIG; use p4d, p4de, p5 or p5e for mode: mig")
-            for p in self.sharing.layout:
-                if p not in gpu.mig_profiles:
-                    raise ValueError(f"MIG profile {p!r} does not exist on {gpu.name}; valid: {', '.join(gpu.mig_profiles)}")
-            used = sum(int(p.split("g.")[0]) * n for p, n in self.sharing.layout.items())
-            if used > gpu.mig_max_slices:
-                raise ValueError(f"MIG layout uses {used} compute slices; {gpu.name} has {gpu.mig_max_slices}")
+            problems = gpu.mig_layout_problems(dict(self.sharing.layout))
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     # -- derived facts -------------------------------------------------------------------------
@@ -177,7 +174,7 @@ class GpuPool(Strict):
         return int(per_gpu * self.gpu_limit)
 
     def mig_slice_gib(self, profile: str) -> int:
-        return FAMILIES[self.instance_families[0]].gpu.mig_profiles[profile]
+        return FAMILIES[self.instance_families[0]].gpu.mig_profiles[profile].memory_gib
 
 
 # --------------------------------------------------------------------------------------------
