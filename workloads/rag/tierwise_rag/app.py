@@ -59,6 +59,7 @@ def build_kb(settings: Settings, embedder: Embedder | None = None) -> KnowledgeB
         max_chunks_per_document=settings.max_chunks_per_document,
         reranker=ConvexCombinationReranker(settings.rerank_alpha),
         rerank_depth=settings.rerank_depth,
+        staging_ttl_seconds=settings.staging_ttl_seconds,
         lexical=LexicalConfig(stopwords=settings.bm25_stopwords, stem=settings.bm25_stem, k1=settings.bm25_k1, b=settings.bm25_b),
     )
     kb.open()
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             sync = FolderSync(kb, settings.watch_dir, settings.watch_collection or "", settings.watch_team or "")
             app.state.folder_sync = sync
             tasks.append(asyncio.create_task(sync.watch(stop), name="folder-watch"))
+        tasks.append(asyncio.create_task(_staging_sweeper(kb, settings.staging_sweep_seconds, stop), name="staging-sweeper"))
         if settings.sqs_queue_url:
             tasks.append(asyncio.create_task(_sqs_loop(settings, kb, stop), name="sqs-consumer"))
         try:
@@ -152,6 +154,19 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     for r in (health.router, ingest.router, retrieve.router, collections.router, events.router):
         app.include_router(r)
     return app
+
+
+async def _staging_sweeper(kb: KnowledgeBase, every_s: float, stop: asyncio.Event) -> None:
+    """Drop abandoned staging versions (each staging call sweeps too; this covers a quiet service)."""
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        try:
+            dropped = await asyncio.to_thread(kb.expire_staging)
+            if dropped:
+                log.info("staging expired", extra={"dropped": dropped})
+        except Exception:
+            log.exception("staging sweep failed")
 
 
 async def _sqs_loop(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event) -> None:  # pragma: no cover - needs AWS

@@ -24,9 +24,12 @@ def ingest(
     folder: Path, collection: str,
     kind: Annotated[str, typer.Option(help="anchored or fluid (created if missing)")] = "anchored",
     promote: bool = True, team: str = "cli",
+    batch: Annotated[int, typer.Option(help="documents per staging write", min=1)] = 256,
 ) -> None:
-    """Ingest every .md/.txt/.html file of FOLDER into COLLECTION (local store, TIERWISE_RAG_QDRANT_PATH)."""
-    from .access import TeamGrant
+    """Ingest every .md/.txt/.html file of FOLDER into COLLECTION (local store, TIERWISE_RAG_QDRANT_PATH).
+
+    An anchored collection gets one new version through the same staging path as the HTTP API
+    (open, add the files in batches, commit, promote); a fluid one gets upserts."""
     from .app import build_kb
     from .documents import RawDocument, content_type_for_path
     from .engine import NotFound
@@ -38,13 +41,20 @@ def ingest(
         kb.get_collection(team, collection)
     except NotFound:
         kb.create_collection(team, collection, kind)  # type: ignore[arg-type]
-    raws = [RawDocument(p.relative_to(folder).as_posix(), p.read_bytes(), ct) for p in sorted(folder.rglob("*"))
-            if p.is_file() and (ct := content_type_for_path(p.name))]
-    info = kb.get_collection(team, collection)
-    rep = kb.ingest(team, collection, raws, promote=promote and info.kind == "anchored")
-    typer.echo(json.dumps({"version": rep.version, "counts": rep.counts,
-                           "errors": [{"id": r.id, **(r.error or {})} for r in rep.results if r.error]}, indent=1))
-    _ = TeamGrant
+    paths = [(p, ct) for p in sorted(folder.rglob("*")) if p.is_file() and (ct := content_type_for_path(p.name))]
+    raws = [RawDocument(p.relative_to(folder).as_posix(), p.read_bytes(), ct) for p, ct in paths]
+    if kb.get_collection(team, collection).kind == "fluid":
+        rep = kb.ingest(team, collection, raws)
+        errors = [r for r in rep.results if r.error]
+        out = {"version": None, "counts": rep.counts}
+    else:
+        staging = kb.open_staging(team, collection)
+        errors = []
+        for i in range(0, len(raws), batch):
+            errors += [r for r in kb.stage_documents(team, collection, staging.id, raws[i : i + batch]) if r.error]
+        rep = kb.commit_staging(team, collection, staging.id, promote=promote)
+        out = {"version": rep.version, "created_version": rep.created_version, "promoted": rep.promoted, "counts": rep.counts}
+    typer.echo(json.dumps({**out, "errors": [{"id": r.id, **(r.error or {})} for r in errors]}, indent=1))
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .engine import FusionConfig
+from .models import FusionConfig, Hit
 
 Scalar = str | int | float | bool
 
@@ -58,6 +58,26 @@ class IngestResponse(BaseModel):
     results: list[DocResultOut]
 
 
+class OpenStagingRequest(WireModel):
+    ttl_seconds: float | None = Field(None, gt=0, le=7 * 86400, description="expire after this long without a write; default: the service's")
+
+
+class StageDocumentsRequest(WireModel):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class StageDocumentsResponse(BaseModel):
+    object: Literal["staging.documents"] = "staging.documents"
+    collection: str
+    staging_id: str
+    counts: dict[str, int]
+    results: list[DocResultOut]
+
+
+class CommitStagingRequest(WireModel):
+    promote: bool = Field(False, description="promote the committed version (needs admin)")
+
+
 class DeleteRequest(WireModel):
     ids: list[str] = Field(min_length=1)
 
@@ -71,24 +91,9 @@ class RetrieveRequest(WireModel):
     rerank: bool = False
 
 
-class HitOut(BaseModel):
-    collection: str
-    version: str | None
-    doc_id: str
-    chunk_index: int
-    text: str
-    headings: list[str]
-    score: float
-    metadata: dict[str, Any]
-    ingested_at: float
-    source_version: str | None
-    stale: bool
-    ranks: dict[str, int | None]
-
-
 class RetrieveResponse(BaseModel):
     object: Literal["list"] = "list"
-    data: list[HitOut]
+    data: list[Hit]
     versions: dict[str, str | None]
     timings_ms: dict[str, float]
 

@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(32, ge=0)
     max_document_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_chunks_per_document: int = Field(2000, ge=1)
-    max_batch_documents: int = Field(256, ge=1)
+    max_batch_documents: int = Field(256, ge=1, description="per request; larger anchored versions are built by staging")
+    staging_ttl_seconds: float = Field(3600.0, gt=0, le=7 * 86400, description="an abandoned staging version expires this long after its last write")
+    staging_sweep_seconds: float = Field(60.0, gt=0, description="how often the service drops expired staging versions")
     # retrieval
     bm25_stopwords: Literal["en_plus", "en", "none"] = Field("en_plus", description="en_plus: NLTK's 179 English stop words; en: Lucene's 33")
     bm25_stem: bool = True

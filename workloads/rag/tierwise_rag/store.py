@@ -9,6 +9,8 @@ deploys on EKS). Layout, with ``p`` the configured prefix:
   leaves only an unregistered physical collection, which :meth:`Store.orphans` finds.
 * ``p__<name>__v<version>`` — one immutable physical collection per anchored version.
 * ``p__<name>__fluid`` — the one mutable physical collection of a fluid collection.
+* ``p__<name>__s<staging id>`` — an anchored version being staged over several requests; on commit
+  it becomes that version's collection (the registry entry records its name), so nothing is copied.
 * alias ``p__<name>`` → the active physical collection (moved atomically on promote/rollback), for
   readers outside this process.
 """
@@ -55,6 +57,9 @@ class Store:
 
     def fluid_collection(self, name: str) -> str:
         return f"{self.prefix}__{name}__fluid"
+
+    def staging_collection(self, name: str, staging_id: str) -> str:
+        return f"{self.prefix}__{name}__s{staging_id}"
 
     # ------------------------------------------------------------------------------- registry
     def ensure_meta(self) -> None:
@@ -167,6 +172,11 @@ class Store:
         with self.locked() as c:
             points = c.retrieve(physical, ids=ids, with_vectors=True, with_payload=False)
         return {str(p.id): np.asarray(p.vector, dtype=np.float32) for p in points}
+
+    def existing(self, physical: str, ids: list[str]) -> list[str]:
+        """Which of ``ids`` exist in ``physical``."""
+        with self.locked() as c:
+            return [str(p.id) for p in c.retrieve(physical, ids=ids, with_vectors=False, with_payload=False)]
 
     def ping(self) -> None:
         with self.locked() as c:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 from fastapi import APIRouter, Request
 
 from ..deps import KBDep, TeamDep
-from ..schemas import HitOut, RetrieveRequest, RetrieveResponse
+from ..schemas import RetrieveRequest, RetrieveResponse
 
 router = APIRouter(prefix="/v1")
 
@@ -19,4 +18,4 @@ async def retrieve(body: RetrieveRequest, kb: KBDep, team: TeamDep, request: Req
     hist = request.app.state.metrics.stage_latency
     for stage, ms in res.timings_ms.items():
         hist.labels(stage.removesuffix("_ms")).observe(ms / 1000)
-    return RetrieveResponse(data=[HitOut(**dataclasses.asdict(h)) for h in res.hits], versions=res.versions, timings_ms=res.timings_ms)
+    return RetrieveResponse(data=res.hits, versions=res.versions, timings_ms=res.timings_ms)
