@@ -55,10 +55,16 @@ $(STAMP)/system: | $(STAMP)
 	@touch $@
 
 # --- one virtualenv per workload service ----------------------------------------------------
+# Shared wire-format libraries a workload depends on (installed first; see each library's pyproject):
+# the usage ledger's format is owned by the router and read by the cost report.
+LEDGER_LIB := workloads/router/ledger_format
+LIBS_router := $(LEDGER_LIB)
+LIBS_observability := $(LEDGER_LIB)
 define WORKLOAD_RULES
-$(STAMP)/venv-$(1): workloads/$(1)/pyproject.toml | $(STAMP)
+$(STAMP)/venv-$(1): workloads/$(1)/pyproject.toml $(foreach l,$(LIBS_$(1)),$(l)/pyproject.toml) | $(STAMP)
 	@test -x .venv-$(1)/bin/python || $(PYTHON) -m venv .venv-$(1)
 	.venv-$(1)/bin/pip install -q --upgrade pip setuptools wheel
+	$(if $(LIBS_$(1)),.venv-$(1)/bin/pip install -q $(foreach l,$(LIBS_$(1)),-e $(l)))
 	.venv-$(1)/bin/pip install -q -e 'workloads/$(1)[test]'
 	@touch $$@
 

@@ -64,13 +64,16 @@ def test_ledger_ignores_torn_tail_and_corrupt_lines(tmp_path: Path):
         fh.write(b'1234abcd {"team":"a","i":')  # torn write at crash time
     entries, bad = read_ledger(p)
     assert [e["i"] for e in entries] == [0, 1, 2, 3, 4] and bad == 2
-    led = Ledger(p, "always")  # reopened after the "crash": appends still readable
+    led = Ledger(p, "always")  # reopened after the "crash": the old file is sealed, appends start afresh
     led.append({"team": "a", "model": "m", "i": 5, "prompt_tokens": 0, "completion_tokens": 0, "cost_nano_usd": 0})
     led.close()
     entries, bad = read_ledger(p)
-    assert entries[-1]["i"] == 5 and bad == 2
-    r = CliRunner().invoke(cli, ["ledger", str(p)])
-    assert json.loads(r.output)["entries"] == 6
+    assert [e["i"] for e in entries] == [5] and bad == 0
+    (sealed,) = (tmp_path / "sealed").iterdir()
+    entries, bad = read_ledger(sealed)
+    assert [e["i"] for e in entries] == [0, 1, 2, 3, 4] and bad == 2
+    r = CliRunner().invoke(cli, ["ledger", str(tmp_path)])
+    assert json.loads(r.output)["entries"] == 6 and json.loads(r.output)["skipped_corrupt_lines"] == 2
 
 
 def test_triage_artifact_threshold_and_decisions():

@@ -30,11 +30,11 @@ from .breaker import Breaker
 from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
 from .chat import chat_asgi
 from .config import RouterConfig, load_config
-from .ledger import Ledger
 from .observability import configure_logging, event, make_metrics
 from .ratelimit import Pacer
 from .schemas import error_response
 from .settings import Settings
+from .shipper import open_ledger
 from .state import RouterState
 from .triage import Triage
 from .upstreams import UpstreamError
@@ -93,8 +93,9 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 if m.kind == "bedrock":
                     bedrock[m.name] = br.make_client(sess, m.region, str(m.endpoint_url) if m.endpoint_url else None,
                                                      m.timeout_s)
-        ledger = (Ledger(settings.ledger_path, settings.ledger_fsync, settings.ledger_batch_window_ms / 1000)
-                  if settings.ledger_path else None)
+        ledger, shipper = open_ledger(settings, boto_session, log) if settings.ledger_path else (None, None)
+        if shipper is not None:
+            metrics.registry.register(shipper)
         st = RouterState(
             settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
             metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
@@ -121,8 +122,8 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 if r.pool is not None:
                     r.pool.close()
             await budgets.aclose()
-            if ledger is not None:
-                ledger.close()
+            if shipper is not None:  # seals and ships what is left (bounded: the pod's grace period)
+                await asyncio.to_thread(shipper.stop)
             event(log, "shutdown")
 
     async def healthz(request: Request) -> Response:
@@ -144,7 +145,9 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
             except Exception:  # noqa: BLE001
                 checks["redis"] = False
         tier1_ok = any(checks.get(r.url) for r in st.replicas)
-        ready = (tier1_ok or st.tier2 is not None) and checks.get("redis", True)
+        if st.ledger is not None:
+            checks["ledger"] = not st.ledger.full
+        ready = (tier1_ok or st.tier2 is not None) and checks.get("redis", True) and checks.get("ledger", True)
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     async def metrics_ep(request: Request) -> Response:

@@ -28,6 +28,7 @@ from . import balancer
 from .budgets import BudgetExceeded, Reservation
 from .config import BedrockModel, Team, VllmModel, nano_to_usd_str
 from .hooks import HookError, augment, guard, retrieve
+from .ledger import wait_settled
 from .observability import event
 from .ratelimit import Admit, Reject
 from .schemas import ChatRequest, error_response, validation_message
@@ -156,6 +157,9 @@ async def chat_asgi(st: RouterState, scope: Scope, receive: Receive, send: Send)
 async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: float) -> Response:
     m = st.metrics
     team = authenticate(st, auth)
+    if st.ledger is not None and st.ledger.full:  # cannot account for it: refuse before any model runs
+        raise Reply(error_response(503, "The usage ledger's local backlog is full (durable store unreachable); "
+                                   "retry later.", "api_error", "ledger_unavailable"))
     raw = await read_body(receive, st.settings.max_body_bytes)
     try:
         req = orjson.loads(raw)
@@ -248,6 +252,7 @@ class CallCtx:
         self.est_in, self.max_out = est_in, max_out
         self.fallback: str | None = None
         self.replica: balancer.Replica | None = None
+        self.ledger_state: str | None = None  # durable | pending (ack=durable only)
 
     # ------------------------------------------------------------------ routing helpers
     def _pick_replica(self, route: Route, req: dict) -> balancer.Replica | str:
@@ -318,10 +323,12 @@ class CallCtx:
         m.child(m.tokens, self.team.name, mname, tier, "out").inc(ct)
         m.child(m.cost, self.team.name, mname, tier).inc(nano / 1e9)
         if st.ledger is not None:
-            st.ledger.append({"ts": st.now().isoformat(), "request_id": self.rid, "team": self.team.name,
+            ack = st.ledger.append({"ts": st.now().isoformat(), "request_id": self.rid, "team": self.team.name,
                               "model": mname, "adapter": route.adapter, "tier": route.tier,
                               "prompt_tokens": pt, "completion_tokens": ct, "cost_nano_usd": nano,
                               "usage_known": usage is not None, "status": status, "fallback": self.fallback})
+            if ack is not None:
+                self.ledger_state = await wait_settled(ack, st.settings.ledger_ack_timeout_s)
         return nano
 
     def _finish(self, route: Route, status: int, stream: bool, upstream: str) -> None:
@@ -417,6 +424,8 @@ class CallCtx:
                 data = orjson.dumps(obj)
         h = self._headers(route, upstream)
         h["x-tierwise-cost-usd"] = nano_to_usd_str(nano)
+        if self.ledger_state is not None:
+            h["x-tierwise-ledger"] = self.ledger_state
         self._finish(route, 200, False, upstream)
         return Response(data, status_code=200, media_type="application/json", headers=h)
 

@@ -44,12 +44,15 @@ def check_config(path: Path) -> None:
 
 
 @app.command()
-def ledger(path: Path) -> None:
-    """Summarise a token-cost ledger by team and model (torn or corrupt lines are counted, not read)."""
-    from .config import nano_to_usd_str
-    from .ledger import read_ledger
+def ledger(paths: list[Path] = typer.Argument(..., help="ledger files or directories (active file + sealed/)")) -> None:
+    """Summarise a local token-cost ledger by team and model (torn or corrupt lines are counted, not
+    read; an entry seen twice is counted once)."""
+    from tierwise_ledger import read_local
 
-    entries, bad = read_ledger(path)
+    from .config import nano_to_usd_str
+
+    read = read_local(paths)
+    entries, bad = read.entries, read.corrupt_lines
     agg: dict[tuple[str, str], list[int]] = {}
     for e in entries:
         a = agg.setdefault((e["team"], e["model"]), [0, 0, 0, 0])
@@ -59,4 +62,5 @@ def ledger(path: Path) -> None:
         a[3] += e["cost_nano_usd"]
     rows = [{"team": t, "model": m, "calls": a[0], "prompt_tokens": a[1], "completion_tokens": a[2],
              "cost_usd": nano_to_usd_str(a[3])} for (t, m), a in sorted(agg.items())]
-    typer.echo(json.dumps({"entries": len(entries), "skipped_corrupt_lines": bad, "by_team_model": rows}, indent=2))
+    typer.echo(json.dumps({"entries": len(entries), "skipped_corrupt_lines": bad, "duplicates": read.duplicates,
+                           "by_team_model": rows}, indent=2))
