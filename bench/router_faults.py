@@ -1,0 +1,541 @@
+"""The router under faults at load: success rate, fallbacks, p99, and exact budget and ledger accounting.
+
+    .venv-router/bin/python bench/router_faults.py [--label loopback-2core] [--clients 200] [--duration-s 10]
+        [--mixes healthy,t1_5xx,...] [--seed 1]
+
+Starts on 127.0.0.1 (all stopped at the end): ``redis-server`` (budgets, as in production with several
+replicas), one stub process serving two Tier-1 replicas (OpenAI/vLLM shape) and a Bedrock Converse wire
+stub (REST-JSON, the errors boto3 parses: ``x-amzn-ErrorType: ThrottlingException`` with 429), and, for
+each fault mix, a fresh router (``tierwise-router serve``, Redis budgets, ``LEDGER_FSYNC=batch``).
+
+Faults, each at its own rate (drawn per request from a seeded RNG in the stub):
+- ``t1_5xx``: Tier-1 answers 503 with an error body;
+- ``t1_hang``: Tier-1 reads the request and sends nothing for ``--hang-s`` (past the model's ``timeout_s``);
+- ``t1_reset``: Tier-1 sends the status line, headers and half the body, then resets the TCP connection
+  (SO_LINGER 0 → RST);
+- ``t2_throttle``: Bedrock answers ThrottlingException (the router retries with backoff, then 429).
+
+Load: ``--clients`` concurrent closed-loop clients (aiohttp, one keep-alive connection each) for
+``--duration-s``; each request carries its own ``x-request-id``. Teams: two with room to spare, one
+whose ``tokens_per_day`` and one whose ``usd_per_month`` are set so that part of their requests *must*
+be refused (429 ``insufficient_quota``).
+
+Per mix the JSON reports: success rate over requests not refused for budget (the target, ≥ 99.9 %,
+applies to mixes where Tier 2 is healthy), refusals by team and budget (a refusal for a team with room
+is an error), fallbacks by reason, p50/p99 latency, and two exact checks:
+- budgets: each team's Redis counters equal the sum of its ledger entries (tokens and nano-USD) after
+  the run — a reservation that was never settled or released shows up as a difference (leak), and a
+  counter above its limit is an overrun; Redis' own command counts give reservations made (EVALSHA
+  minus refusals) against settlements + releases (MULTI transactions): they must be equal;
+- ledger: one entry per 200 response (same request id), no duplicates, none for a failed request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+sys.path.insert(0, str(REPO / "bench"))
+from _meta import metadata  # noqa: E402
+
+MIXES: dict[str, dict[str, float]] = {
+    "healthy": {},
+    "t1_5xx": {"t1_5xx": 0.10},
+    "t1_hang": {"t1_hang": 0.05},
+    "t1_reset": {"t1_reset": 0.10},
+    "t1_all": {"t1_5xx": 0.05, "t1_hang": 0.02, "t1_reset": 0.05},
+    "t1_all+t2_throttle": {"t1_5xx": 0.05, "t1_hang": 0.02, "t1_reset": 0.05, "t2_throttle": 0.20},
+    "t1_down+t2_throttle": {"t1_5xx": 1.0, "t2_throttle": 0.30},
+}
+# Tier 2 counts as healthy when it is not throttling (the router's retries absorb *some* throttling;
+# the JSON shows how much).
+TIER2_HEALTHY = {"healthy", "t1_5xx", "t1_hang", "t1_reset", "t1_all"}
+
+STUBS = textwrap.dedent('''
+    import asyncio, json, random, socket, struct, sys
+    from aiohttp import web
+
+    faults = {"t1_5xx": 0.0, "t1_hang": 0.0, "t1_reset": 0.0, "t2_throttle": 0.0, "hang_s": 3.0}
+    stats = {}
+    rng = random.Random(int(sys.argv[5]))
+
+    def bump(k):
+        stats[k] = stats.get(k, 0) + 1
+
+    def roll(*names):
+        """One draw per request: which fault (if any) this request gets."""
+        x = rng.random()
+        for n in names:
+            if x < faults[n]:
+                return n
+            x -= faults[n]
+        return None
+
+    async def control(request):
+        if request.method == "POST":
+            faults.update(await request.json())
+            stats.clear()
+            rng.seed(faults.pop("seed", 1))
+        return web.json_response({"faults": faults, "stats": stats})
+
+    async def chat(request):
+        body = await request.json()
+        f = roll("t1_5xx", "t1_hang", "t1_reset")
+        bump(f or "t1_ok")
+        if f == "t1_5xx":
+            return web.json_response({"error": {"message": "stub overloaded", "type": "internal_error"}}, status=503)
+        if f == "t1_hang":
+            await asyncio.sleep(faults["hang_s"])
+        ct = int(body.get("max_tokens") or 8)
+        out = json.dumps({"id": "chatcmpl-stub", "object": "chat.completion", "created": 1, "model": body["model"],
+                          "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok " * ct},
+                                       "finish_reason": "stop"}],
+                          "usage": {"prompt_tokens": 12, "completion_tokens": ct, "total_tokens": 12 + ct}}).encode()
+        if f == "t1_reset":
+            resp = web.StreamResponse(status=200, headers={"content-type": "application/json",
+                                                           "content-length": str(len(out))})
+            await resp.prepare(request)
+            await resp.write(out[: len(out) // 2])
+            await asyncio.sleep(0.001)
+            sock = request.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            request.transport.abort()
+            return resp
+        return web.Response(body=out, content_type="application/json")
+
+    async def converse(request):
+        body = await request.json()
+        if roll("t2_throttle"):
+            bump("t2_throttle")
+            return web.json_response({"message": "Too many requests, please wait before trying again."},
+                                     status=429, headers={"x-amzn-ErrorType": "ThrottlingException"})
+        bump("t2_ok")
+        mt = (body.get("inferenceConfig") or {}).get("maxTokens", 8)
+        return web.json_response({"output": {"message": {"role": "assistant", "content": [{"text": "ok " * mt}]}},
+                                  "stopReason": "end_turn",
+                                  "usage": {"inputTokens": 11, "outputTokens": mt, "totalTokens": 11 + mt},
+                                  "metrics": {"latencyMs": 1}})
+
+    async def metrics(request):
+        return web.Response(text="vllm:num_requests_waiting 0\\nvllm:num_requests_running 0\\n")
+
+    async def main():
+        runners = []
+        for port, kind in ((int(sys.argv[1]), "t1"), (int(sys.argv[2]), "t1"), (int(sys.argv[3]), "t2"),
+                           (int(sys.argv[4]), "control")):
+            a = web.Application()
+            if kind == "t1":
+                a.router.add_post("/v1/chat/completions", chat)
+                a.router.add_get("/metrics", metrics)
+                a.router.add_get("/health", lambda r: web.Response(text="ok"))
+            elif kind == "t2":
+                a.router.add_post("/model/{model_id}/converse", converse)
+            else:
+                a.router.add_route("*", "/_faults", control)
+            r = web.AppRunner(a, access_log=None)
+            await r.setup()
+            await web.TCPSite(r, "127.0.0.1", port, backlog=1024).start()
+            runners.append(r)
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+''')
+
+TEAMS = {  # name → (key, budgets); limits sized for the default 200 clients × 10 s (see run_mix)
+    "team-a": ("sk-fault-a", {"tokens_per_day": 500_000_000, "usd_per_month": "100000"}),
+    "team-b": ("sk-fault-b", {}),
+    "tight-tokens": ("sk-fault-tt", {"tokens_per_day": 12_000}),
+    "tight-usd": ("sk-fault-tu", {"usd_per_month": "0.0030"}),
+}
+CLIENT_TEAMS = ["team-a"] * 8 + ["team-b"] * 6 + ["tight-tokens"] * 3 + ["tight-usd"] * 3  # per 20 clients
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def pct(xs: list[float], p: float) -> float | None:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else None
+
+
+def post_json(url: str, obj: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server; the Makefile's .make/system)")
+    port = free_port()
+    p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return p, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise SystemExit("redis-server did not start")
+
+
+async def drive(url: str, clients: int, duration_s: float, max_tokens: int, timeout_s: float) -> list[dict]:
+    """``clients`` closed-loop clients, each on its own keep-alive connection. One record per request."""
+    import aiohttp
+
+    out: list[dict] = []
+    end = time.perf_counter() + duration_s
+    conn = aiohttp.TCPConnector(limit=clients, force_close=False)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+        async def client(i: int) -> None:
+            team = CLIENT_TEAMS[i % len(CLIENT_TEAMS)]
+            key = TEAMS[team][0]
+            n = 0
+            while time.perf_counter() < end:
+                rid = f"c{i:03d}-{n:06d}"
+                n += 1
+                body = {"model": "tiny", "max_tokens": max_tokens,
+                        "messages": [{"role": "user", "content": f"client {i} request {n}: say ok."}]}
+                rec = {"rid": rid, "team": team}
+                t0 = time.perf_counter()
+                try:
+                    async with s.post(url, json=body, headers={"authorization": f"Bearer {key}",
+                                                               "x-request-id": rid}) as r:
+                        data = await r.read()
+                        rec["status"] = r.status
+                        rec["fallback"] = r.headers.get("x-tierwise-fallback")
+                        rec["tier"] = r.headers.get("x-tierwise-tier")
+                        rec["rid_echo"] = r.headers.get("x-request-id")
+                        obj = json.loads(data)
+                        if r.status == 200:
+                            rec["valid"] = bool(obj.get("choices")) and obj["choices"][0]["message"]["content"] is not None
+                        else:
+                            err = obj.get("error") or {}
+                            rec["code"] = err.get("code")
+                            rec["valid"] = isinstance(err.get("message"), str) and "type" in err
+                except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+                    rec["status"] = "exc"
+                    rec["code"] = e.__class__.__name__
+                rec["latency_ms"] = (time.perf_counter() - t0) * 1000
+                out.append(rec)
+
+        await asyncio.gather(*(client(i) for i in range(clients)))
+    return out
+
+
+def redis_state(url: str, teams: list[str]) -> dict:
+    import redis
+
+    from tierwise_router.budgets import period_keys
+
+    r = redis.Redis.from_url(url, decode_responses=True)
+    now = dt.datetime.now(dt.UTC)
+    state = {}
+    for t in teams:
+        tk, uk = period_keys(t, now)
+        v = r.mget(tk, uk)
+        state[t] = {"tokens": int(v[0] or 0), "nano": int(v[1] or 0)}
+    cs = r.info("commandstats")
+    cmd = {k.removeprefix("cmdstat_"): {"calls": v.get("calls", 0), "failed": v.get("failed_calls", 0),
+                                        "rejected": v.get("rejected_calls", 0)}
+           for k, v in cs.items() if k.removeprefix("cmdstat_") in ("evalsha", "eval", "multi", "exec", "incrby")}
+    r.close()
+    return {"teams": state, "commands": cmd}
+
+
+def router_counters(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for ln in text.splitlines():
+        if ln.startswith(("tierwise_router_rejections_total", "tierwise_router_fallbacks_total",
+                          "tierwise_router_upstream_errors_total", "tierwise_router_requests_total")):
+            name, _, v = ln.rpartition(" ")
+            out[name] = float(v)
+    return out
+
+
+def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Path, ports: dict[str, int],
+            redis_url: str) -> dict:
+    import redis
+
+    rc = redis.Redis.from_url(redis_url)
+    rc.flushall()
+    rc.config_resetstat()
+    rc.close()
+    post_json(f"http://127.0.0.1:{ports['control']}/_faults",
+              {"t1_5xx": 0.0, "t1_hang": 0.0, "t1_reset": 0.0, "t2_throttle": 0.0, "hang_s": a.hang_s,
+               "seed": a.seed} | faults)
+    cfg = {"teams": [{"name": t, "api_key_sha256": [hashlib.sha256(k.encode()).hexdigest()], "budgets": b}
+                     for t, (k, b) in TEAMS.items()],
+           "models": [{"name": "tiny", "kind": "vllm", "served_model_name": "tiny",
+                       "endpoints": [f"http://127.0.0.1:{ports['t1a']}", f"http://127.0.0.1:{ports['t1b']}"],
+                       "timeout_s": a.tier1_timeout_s, "price": {"gpu_hour_usd": "1.20", "tokens_per_s": 1000}},
+                      {"name": "claude", "kind": "bedrock", "model_id": "anthropic.claude-stub-v1:0",
+                       "region": "us-east-1", "endpoint_url": f"http://127.0.0.1:{ports['t2']}", "timeout_s": 10,
+                       "max_attempts": 4, "backoff_base_s": 0.05,
+                       "price": {"input_usd_per_mtok": "3", "output_usd_per_mtok": "15"}}],
+           "routing": {"tier1_model": "tiny", "tier2_model": "claude", "breaker_failures": 5, "breaker_reset_s": 2}}
+    d = tmp / name
+    d.mkdir()
+    (d / "router.json").write_text(json.dumps(cfg))
+    port = free_port()
+    env = os.environ | {"TIERWISE_ROUTER_CONFIG_PATH": str(d / "router.json"), "TIERWISE_ROUTER_ENV": "test",
+                        "TIERWISE_ROUTER_BUDGET_BACKEND": "redis", "TIERWISE_ROUTER_REDIS_URL": redis_url,
+                        "TIERWISE_ROUTER_LEDGER_PATH": str(d / "ledger.jsonl"),
+                        "TIERWISE_ROUTER_LEDGER_FSYNC": "batch", "TIERWISE_ROUTER_LOG_LEVEL": "WARNING",
+                        "AWS_ACCESS_KEY_ID": "AKIDSTUB", "AWS_SECRET_ACCESS_KEY": "stub", "AWS_EC2_METADATA_DISABLED": "true"}
+    log = open(d / "router.log", "wb")
+    router = subprocess.Popen([str(Path(PY).parent / "tierwise-router"), "serve", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, start_new_session=True, stderr=log)
+    load0 = [round(x, 2) for x in os.getloadavg()]
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        t0 = time.perf_counter()
+        recs = asyncio.run(drive(f"http://127.0.0.1:{port}/v1/chat/completions", a.clients, a.duration_s,
+                                 a.max_tokens, a.client_timeout_s))
+        wall = time.perf_counter() - t0
+        counters = router_counters(port)
+    finally:
+        router.send_signal(signal.SIGTERM)  # graceful: the ledger writer drains and fsyncs on shutdown
+        try:
+            router.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(router.pid, signal.SIGKILL)
+        log.close()
+    stub_stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ports['control']}/_faults").read())["stats"]
+    rs = redis_state(redis_url, list(TEAMS))
+
+    from tierwise_router.ledger import read_ledger
+
+    entries, bad = [], 0  # the active file and the segments sealed by rotation / at shutdown
+    for f in [d / "ledger.jsonl", *sorted((d / "sealed").glob("*.jsonl"))]:
+        e, b = read_ledger(f)
+        entries += e
+        bad += b
+    res = evaluate(name, faults, recs, wall, counters, stub_stats, rs, entries, bad, cfg, load0)
+    logged: collections.Counter = collections.Counter()  # the router's WARNING+ events, by kind
+    for ln in (d / "router.log").read_bytes().splitlines():
+        try:
+            ev = json.loads(ln)
+            logged[f"{ev.get('level')}:{ev.get('event')}:{ev.get('error', '')}:{str(ev.get('detail', ''))[:80]}"] += 1
+        except ValueError:
+            logged[f"raw:{ln[:100].decode(errors='replace')}"] += 1
+    res["router_log_events"] = dict(logged.most_common(20))
+    return res
+
+
+def evaluate(name: str, faults: dict, recs: list[dict], wall: float, counters: dict, stub_stats: dict, rs: dict,
+             entries: list[dict], bad_lines: int, cfg: dict, load0: list[float]) -> dict:
+    from decimal import Decimal
+
+    n = len(recs)
+    by_status = collections.Counter(str(r["status"]) for r in recs)
+    refused = [r for r in recs if r["status"] == 429 and str(r.get("code", "")).startswith("budget_")]
+    refused_by = collections.Counter(f"{r['team']}:{r['code']}" for r in refused)
+    ok = [r for r in recs if r["status"] == 200 and r.get("valid")]
+    considered = n - len(refused)
+    failures = collections.Counter(f"{r['status']}:{r.get('code')}" for r in recs
+                                   if r not in ok and r not in refused) if n < 200_000 else {}
+    lat_ok = [r["latency_ms"] for r in ok]
+    lat_all = [r["latency_ms"] for r in recs]
+    fb = collections.Counter(r["fallback"] for r in ok if r.get("fallback"))
+
+    # Ledger vs responses: every 200 recorded exactly once, nothing recorded for a failed request.
+    ids = [e["request_id"] for e in entries]
+    dup = [k for k, c in collections.Counter(ids).items() if c > 1]
+    ok_ids = {r["rid"] for r in ok}
+    ledger_ids = set(ids)
+    ledger = {"entries": len(entries), "corrupt_lines": bad_lines, "responses_200": len(ok_ids),
+              "duplicates": len(dup), "ok_without_entry": len(ok_ids - ledger_ids),
+              "entry_without_ok": len(ledger_ids - ok_ids),
+              "request_id_echoed": all(r.get("rid_echo") == r["rid"] for r in recs if r["status"] != "exc")}
+    ledger["exact"] = (ledger["duplicates"] == 0 and ledger["ok_without_entry"] == 0 and
+                       ledger["entry_without_ok"] == 0 and bad_lines == 0)
+
+    # Budgets: Redis counters == Σ ledger per team (no leaked reservation), ≤ limit (no overrun).
+    per_team: dict[str, dict] = {}
+    for t in TEAMS:
+        es = [e for e in entries if e["team"] == t]
+        led_tokens = sum(e["prompt_tokens"] + e["completion_tokens"] for e in es)
+        led_nano = sum(e["cost_nano_usd"] for e in es)
+        b = TEAMS[t][1]
+        lim_t = b.get("tokens_per_day")
+        lim_n = int(Decimal(b["usd_per_month"]) * 10**9) if "usd_per_month" in b else None
+        red = rs["teams"][t]
+        per_team[t] = {"redis_tokens": red["tokens"], "ledger_tokens": led_tokens, "redis_nano_usd": red["nano"],
+                       "ledger_nano_usd": led_nano, "tokens_limit": lim_t, "nano_usd_limit": lim_n,
+                       "leak_tokens": red["tokens"] - led_tokens, "leak_nano_usd": red["nano"] - led_nano,
+                       "overrun": bool((lim_t is not None and red["tokens"] > lim_t) or
+                                       (lim_n is not None and red["nano"] > lim_n)),
+                       "refused": sum(c for k, c in refused_by.items() if k.startswith(t + ":"))}
+    cmd = rs["commands"]
+    reserve_calls = sum(cmd.get(k, {}).get("calls", 0) - cmd.get(k, {}).get("failed", 0) -
+                        cmd.get(k, {}).get("rejected", 0) for k in ("evalsha", "eval"))
+    budget_rejections = int(sum(v for k, v in counters.items()
+                                if k.startswith("tierwise_router_rejections_total")
+                                and ('reason="tokens_per_day"' in k or 'reason="usd_per_month"' in k)))
+    settles = cmd.get("multi", {}).get("calls", 0)
+    budgets = {"per_team": per_team, "reserve_script_calls": reserve_calls, "budget_refusals_router": budget_rejections,
+               "reservations_made": reserve_calls - budget_rejections, "settlements_and_releases": settles,
+               "redis_commands": cmd}
+    budgets["exact"] = (all(v["leak_tokens"] == 0 and v["leak_nano_usd"] == 0 and not v["overrun"]
+                            for v in per_team.values()) and budgets["reservations_made"] == settles)
+    wrong_refusals = sum(v["refused"] for t, v in per_team.items() if not t.startswith("tight"))
+    rate = len(ok) / considered if considered else 0.0
+    res = {
+        "faults": faults, "tier2_healthy": name in TIER2_HEALTHY, "requests": n, "wall_s": round(wall, 2),
+        "throughput_rps": round(n / wall, 1), "loadavg_before": load0,
+        "status_counts": dict(by_status), "ok": len(ok), "budget_refused": len(refused),
+        "budget_refused_by": dict(refused_by), "refused_with_room": wrong_refusals,
+        "success_rate": round(rate, 5), "failures": dict(failures),
+        "fallbacks_by_reason": dict(fb), "fallback_share": round(sum(fb.values()) / len(ok), 4) if ok else None,
+        "tier2_share": round(sum(1 for r in ok if r.get("tier") == "2") / len(ok), 4) if ok else None,
+        "latency_ok_ms": {"p50": _r(pct(lat_ok, 50)), "p99": _r(pct(lat_ok, 99)), "p999": _r(pct(lat_ok, 99.9)),
+                          "max": _r(max(lat_ok) if lat_ok else None),
+                          "mean": _r(statistics.fmean(lat_ok) if lat_ok else None)},
+        "latency_all_ms": {"p50": _r(pct(lat_all, 50)), "p99": _r(pct(lat_all, 99))},
+        "error_envelopes_valid": all(r.get("valid") for r in recs if r["status"] not in (200, "exc")),
+        "stub_faults_served": stub_stats, "router_counters": counters, "budgets": budgets, "ledger": ledger,
+    }
+    res["target_met"] = (rate >= 0.999 if res["tier2_healthy"] else None)
+    return res
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--label", default="loopback-2core")
+    ap.add_argument("--clients", type=int, default=200)
+    ap.add_argument("--duration-s", type=float, default=10.0)
+    ap.add_argument("--mixes", default=",".join(MIXES), help=f"comma-separated, from: {', '.join(MIXES)}")
+    ap.add_argument("--set", action="append", default=[], metavar="MIX:FAULT=RATE",
+                    help="override a rate, e.g. t1_5xx:t1_5xx=0.2 (repeatable); a new MIX name defines a new mix")
+    ap.add_argument("--hang-s", type=float, default=3.0)
+    ap.add_argument("--tier1-timeout-s", type=float, default=1.0)
+    ap.add_argument("--max-tokens", type=int, default=8)
+    ap.add_argument("--client-timeout-s", type=float, default=30.0)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    if a.hang_s <= a.tier1_timeout_s:
+        raise SystemExit(f"--hang-s ({a.hang_s}) must exceed --tier1-timeout-s ({a.tier1_timeout_s}): a hang is "
+                         "a Tier-1 call that outlives the router's timeout")
+    mixes = {k: dict(v) for k, v in MIXES.items()}
+    for s in a.set:
+        try:
+            mix, kv = s.split(":", 1)
+            k, v = kv.split("=", 1)
+            rate = float(v)
+        except ValueError:
+            raise SystemExit(f"--set {s!r}: expected MIX:FAULT=RATE, e.g. t1_5xx:t1_5xx=0.2") from None
+        if k not in ("t1_5xx", "t1_hang", "t1_reset", "t2_throttle") or not 0 <= rate <= 1:
+            raise SystemExit(f"--set {s!r}: FAULT must be t1_5xx|t1_hang|t1_reset|t2_throttle and RATE in [0, 1]")
+        mixes.setdefault(mix, {})[k] = rate
+        if mix not in a.mixes.split(","):
+            a.mixes += "," + mix
+    names = [m for m in a.mixes.split(",") if m]
+    unknown = [m for m in names if m not in mixes]
+    if unknown:
+        raise SystemExit(f"--mixes: unknown {unknown}; known: {sorted(mixes)}")
+    for m in names:
+        t1 = sum(v for k, v in mixes[m].items() if k.startswith("t1_"))
+        if t1 > 1:
+            raise SystemExit(f"mix {m!r}: Tier-1 fault rates sum to {t1} > 1")
+
+    random.seed(a.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="tw-faults-"))
+    (tmp / "stubs.py").write_text(STUBS)
+    ports = {k: free_port() for k in ("t1a", "t1b", "t2", "control")}
+    redis_proc, redis_url = start_redis(tmp)
+    stubs = subprocess.Popen([PY, str(tmp / "stubs.py"), str(ports["t1a"]), str(ports["t1b"]), str(ports["t2"]),
+                              str(ports["control"]), str(a.seed)], start_new_session=True)
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    results = {}
+    try:
+        wait_http(f"http://127.0.0.1:{ports['control']}/_faults")
+        for m in names:
+            r = run_mix(m, mixes[m], a, tmp, ports, redis_url)
+            results[m] = r
+            print(f"{m:<22} n={r['requests']:>6} ok={r['ok']:>6} refused={r['budget_refused']:>5} "
+                  f"success={r['success_rate'] * 100:.3f}% fallbacks={sum(r['fallbacks_by_reason'].values()):>5} "
+                  f"p99={r['latency_ok_ms']['p99']} ms budgets_exact={r['budgets']['exact']} "
+                  f"ledger_exact={r['ledger']['exact']} failures={r['failures']}", flush=True)
+    finally:
+        for p in (stubs, redis_proc):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(p.pid, signal.SIGKILL)
+        shutil.rmtree(tmp, ignore_errors=True)
+    meta = metadata(a.label, clients=a.clients, duration_s=a.duration_s, hang_s=a.hang_s,
+                    tier1_timeout_s=a.tier1_timeout_s, max_tokens=a.max_tokens, seed=a.seed,
+                    client_timeout_s=a.client_timeout_s, mixes={m: mixes[m] for m in names},
+                    teams={t: b for t, (_, b) in TEAMS.items()})
+    meta["loadavg_start"] = load_start
+    meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    meta["setup"] = ("router: `tierwise-router serve` (1 worker), Redis budgets (redis-server on loopback), "
+                     "LEDGER_FSYNC=batch; 2 Tier-1 replicas + Bedrock Converse wire stub in one aiohttp process; "
+                     "breaker 5 failures / 2 s reset; Bedrock max_attempts 4, backoff base 50 ms")
+    doc = {"scenario": "router_faults", "metadata": meta,
+           "targets": {"success_rate_min_where_tier2_healthy": 0.999, "budgets_exact": True, "ledger_exact": True},
+           "results": results,
+           "summary": {m: {"success_rate": r["success_rate"], "target_met": r["target_met"],
+                           "p99_ms": r["latency_ok_ms"]["p99"], "fallbacks": sum(r["fallbacks_by_reason"].values()),
+                           "budget_refused": r["budget_refused"], "budgets_exact": r["budgets"]["exact"],
+                           "ledger_exact": r["ledger"]["exact"]} for m, r in results.items()}}
+    out = REPO / "bench" / "results" / "router_faults" / f"{a.label}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
