@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from . import balancer
-from .budgets import BudgetExceeded, Reservation
+from .budgets import BudgetExceeded, BudgetStoreUnavailable, Reservation
 from .config import BedrockModel, Team, VllmModel, nano_to_usd_str
 from .hooks import HookError, augment, guard, retrieve
 from .ledger import wait_settled
@@ -232,7 +232,12 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
 async def _reserve(st: RouterState, team: Team, model: VllmModel | BedrockModel, est_in: int,
                    max_out: int) -> Reservation:
     est_nano = st.prices[model.name].cost_nano(est_in, max_out)
-    r = await st.budgets.reserve(team.name, team.budgets, est_in + max_out, est_nano, st.now())
+    try:
+        r = await st.budgets.reserve(team.name, team.budgets, est_in + max_out, est_nano, st.now())
+    except BudgetStoreUnavailable as e:  # cannot account for it: refuse before any model runs
+        event(st.log, "budget_store_unavailable", logging.ERROR, team=team.name, error=str(e)[:200])
+        raise Reply(error_response(503, "The budget store is unreachable; retry later.", "api_error",
+                                   "budget_store_unavailable", headers={"retry-after": "1"})) from e
     if isinstance(r, BudgetExceeded):
         st.metrics.child(st.metrics.rejections, team.name, r.budget).inc()
         unit = "tokens" if r.budget == "tokens_per_day" else "USD"
