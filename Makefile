@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # (.venv-<name>), because services never import each other nor the CDK code.
 WORKLOADS := $(patsubst workloads/%/pyproject.toml,%,$(wildcard workloads/*/pyproject.toml))
 # Strict editable installs link files one by one: re-link when the *set* of files changes.
-PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' \) 2>/dev/null | sort)
+PKG_FILES := $(shell find tierwise_core constructs stacks policies -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.json' -o -name '*.md' -o -name '*.tpl' -o -name '*.go' -o -name LICENSE \) 2>/dev/null | sort)
 PKG_HASH := $(shell echo "$(PKG_FILES)" | md5sum | cut -c1-12)
 
 .PHONY: setup synth policy cost bench-synth bench-policy test test-fast test-distill-train local envs clean vllm-env workloads $(addprefix test-,$(WORKLOADS))

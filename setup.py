@@ -26,6 +26,6 @@ for name, folder in ROOTS.items():
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={name: ["*.yaml", "*.json", "*.md", "*.txt", "NOTICE"] for name in packages},
+    package_data={name: ["*.yaml", "*.json", "*.md", "*.txt", "NOTICE", "LICENSE", "*.tpl", "*.go"] for name in packages},
     include_package_data=True,
 )

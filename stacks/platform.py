@@ -3,12 +3,14 @@ KEDA (pinned Helm charts matching the vendored CRDs), Gateway API and the Infere
 
 from __future__ import annotations
 
+import yaml
 from constructs import Construct
 
 from tierwise.config import Environment
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 from tierwise.constructs.platform.crd_bundle import CrdBundle, CrdBundleProps
 from tierwise.constructs.platform.team_queue import MIG_RESOURCE
+from tierwise.helm_values import chart_default
 
 from .base import TierwiseStack
 from .capacity import SYSTEM_PLACEMENT
@@ -25,6 +27,19 @@ GATEWAY_CRDS = [
 ]
 
 
+def kueue_manager_config(ours: dict) -> str:
+    """`managerConfig.controllerManagerConfigYaml`: the chart renders this YAML *string* with `fromYaml` and it
+    replaces the chart's whole default (apiVersion/kind, health, metrics, webhook, leader election, controller
+    and client settings), so it is the pinned chart's default config with `ours` merged in (maps merge, other
+    values such as the frameworks list replace the default's)."""
+    def merge(base: dict, over: dict) -> dict:
+        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                           for k, v in over.items()}}
+
+    default = yaml.safe_load(chart_default("kueue", KUEUE_VERSION, "managerConfig.controllerManagerConfigYaml"))
+    return yaml.safe_dump(merge(default, ours), sort_keys=False)
+
+
 class PlatformStack(TierwiseStack):
     layer = "platform"
 
@@ -32,13 +47,15 @@ class PlatformStack(TierwiseStack):
         super().__init__(scope, env)
         eks = cluster.eks
         self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
-        # Kueue counts MIG slices handed out through DRA as one logical resource (DRA support in Kueue's config).
-        kueue_config = {"resources": {"deviceClassMappings": [{"name": MIG_RESOURCE, "deviceClassNames": ["mig.nvidia.com"]}]},
-                        "integrations": {"frameworks": ["batch/job", "leaderworkerset.x-k8s.io/leaderworkerset", "pod", "deployment"]}}
+        # Kueue counts MIG slices handed out through DRA as one logical resource (DRA support in Kueue's config; its
+        # KueueDRAIntegration gate is on by default at 0.19, and an unknown gate would make the manager exit).
+        kueue_config = kueue_manager_config({
+            "resources": {"deviceClassMappings": [{"name": MIG_RESOURCE, "deviceClassNames": ["mig.nvidia.com"]}]},
+            "integrations": {"frameworks": ["batch/job", "leaderworkerset.x-k8s.io/leaderworkerset", "pod", "deployment"]}})
         HelmChart(self, "kueue", props=HelmChartProps(
             release_name="kueue", chart="kueue", repository="oci://registry.k8s.io/kueue/charts", version=KUEUE_VERSION,
             namespace="kueue-system",
-            values={"controllerManager": {"featureGates": [{"name": "DynamicResourceAllocation", "enabled": True}], **SYSTEM_PLACEMENT},
+            values={"controllerManager": {**SYSTEM_PLACEMENT},
                     "managerConfig": {"controllerManagerConfigYaml": kueue_config}}))
         HelmChart(self, "lws", props=HelmChartProps(
             release_name="lws", chart="lws", repository="oci://registry.k8s.io/lws/charts", version=LWS_VERSION,
