@@ -13,6 +13,7 @@ from tierwise.policies.checks.cost.tw_cost_001_gpu_limit import GpuNodePoolLimit
 from tierwise.policies.checks.cost.tw_cost_002_worst_case_budget import WorstCaseWithinBudget
 from tierwise.policies.checks.cost.tw_cost_003_team_budget import TeamBudgetAlerts
 from tierwise.policies.checks.cost.tw_cost_004_quota_within_limits import QuotaWithinPoolLimits
+from tierwise.policies.checks.cost.tw_cost_005_platform_budget import PlatformWorstCaseWithinBudget
 from tierwise.policies.checks.iam.tw_iam_001_workload_binding import WorkloadRoleBinding
 from tierwise.policies.checks.iam.tw_iam_002_least_privilege import LeastPrivilege
 from tierwise.policies.checks.iam.tw_iam_003_bedrock_allowlist import BedrockAllowlist
@@ -25,7 +26,7 @@ from tierwise.policies.engine import Check
 ALL: tuple[type, ...] = (
     WorkloadRoleBinding, LeastPrivilege, BedrockAllowlist,
     EgressPath, FirewallAllowlist, DefaultDeny,
-    GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits,
+    GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits, PlatformWorstCaseWithinBudget,
     RequiredTags,
     AgentOwnIdentity, AgentModelsViaRouter, AgentDeclaredEgress,
 )

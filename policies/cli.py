@@ -187,6 +187,9 @@ def cost_diff(base: dict, head: dict) -> dict:
         b = base["pools"].get(name, {}).get("monthly_usd", 0.0)
         h = head["pools"].get(name, {}).get("monthly_usd", 0.0)
         rows[f"pool {name}"] = {"base": b, "head": h, "delta": round(h - b, 2)}
+    b, h = ((r.get("platform") or {}).get("total_usd") for r in (base, head))
+    if b is not None and h is not None:
+        rows["platform worst case"] = {"base": b, "head": h, "delta": round(h - b, 2)}
     return rows
 
 
@@ -197,7 +200,21 @@ def cost_text(rep: dict) -> str:
     for n, p in rep["pools"].items():
         lines.append(f"{n:<14}{p['gpu_limit'] or 0:>10g}  {str(p['worst_instances']) + ' x ' + p['worst_instance_type']:<22}"
                      f"{p['monthly_usd']:>14,.0f}")
-    lines.append(f"{'all pools':<48}{rep['total_pools_usd']:>14,.0f}")
+    lines.append(f"{'all GPU pools':<48}{rep['total_pools_usd']:>14,.0f}")
+    plat = rep.get("platform")
+    if plat:
+        usd = lambda v: "unknown" if v is None else ("unbounded" if v == float("inf") else f"{v:,.0f}")  # noqa: E731
+        lines += ["", "platform worst case: every NodePool and node group at its limit (what any pod with the toleration "
+                      "can make Karpenter buy)", f"{'fence':<14}{'kind':<14}{'limit':<22}{'worst fleet':<34}{'$/month':>12}"]
+        for f in plat["fleets"]:
+            lines.append(f"{f['name']:<14}{f['kind']:<14}{f['limit']:<22}{f['worst_fleet']:<34}{usd(f['monthly_usd']):>12}")
+        bed = "n/a (not in synth output)" if plat["bedrock_usd"] is None else usd(plat["bedrock_usd"])
+        lines.append(f"{'Bedrock token budgets (all teams)':<84}{bed:>12}")
+        total, budget = plat["total_usd"], plat["budget_usd"]
+        verdict = ("no platform budget" if budget is None else "unknown" if total is None
+                   else "OVER" if total > budget else "ok")
+        lines.append(f"{'platform worst case':<84}{usd(total):>12}")
+        lines.append(f"{'platform budget':<84}{usd(budget):>12}  {verdict}")
     lines += ["", f"{'team':<14}{'budget':>12}{'GPU':>12}{'Bedrock':>12}{'total':>12}  verdict"]
     for n, t in rep["teams"].items():
         b = t["budget_usd"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tierwise.policies.engine import Index, Resource, as_list
+from tierwise.policies.platform_cost import SCOPE_TAG, PlatformCost, platform_cost
 
 HOURS_PER_MONTH = 730
 PRICES_FILE = Path(__file__).parent / "prices" / "prices.json"
@@ -226,6 +227,8 @@ def teams_from_index(index: Index) -> dict[str, TeamCost]:
             tc = teams.setdefault(str(t["name"]), TeamCost(str(t["name"])))
             tc.cost_center = tc.cost_center or str(t.get("cost_center", ""))
     for b in index.of_type("aws_budgets_budget"):
+        if isinstance(b.body.get("tags"), dict) and b.body["tags"].get(SCOPE_TAG) == "platform":
+            continue  # the platform budget (TW-COST-005), never a team's
         ccs = []
         for cf in as_list(b.body.get("cost_filter")):
             if isinstance(cf, dict) and cf.get("name") == "TagKeyValue":
@@ -309,6 +312,8 @@ class CostReport:
     pools: dict[str, Pool]
     teams: dict[str, TeamCost]
     prices_version: str
+    #: The limit-bound worst case of the whole platform against its budget (policies/platform_cost.py).
+    platform: PlatformCost | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -325,6 +330,7 @@ class CostReport:
                           "total_usd": round(t.total_usd, 2), "notes": t.notes}
                       for n, t in sorted(self.teams.items())},
             "total_pools_usd": round(sum(p.monthly_usd for p in self.pools.values()), 2),
+            "platform": self.platform.as_dict() if self.platform else None,
         }
 
 
@@ -337,8 +343,9 @@ def cost_report(index: Index, prices: dict | None = None, bedrock_budgets: dict 
     prices = prices or load_prices()
     region = region_of(index)
     pls = pools(index, region, prices)
-    rep = CostReport(str(index.meta.get("environment", index.root.name)), region, pls,
-                     team_costs(index, region, prices, bedrock_budgets, pls), str(prices.get("version", "")))
+    teams = team_costs(index, region, prices, bedrock_budgets, pls)
+    rep = CostReport(str(index.meta.get("environment", index.root.name)), region, pls, teams, str(prices.get("version", "")),
+                     platform_cost(index, region, prices, pls, teams))
     if default:
         index.memo["cost_report"] = rep
     return rep

@@ -12,7 +12,7 @@ from tierwise.constructs.governance.bedrock_guardrail import BedrockGuardrail, B
 from tierwise.constructs.governance.bedrock_invocation_logging import BedrockInvocationLogging, BedrockInvocationLoggingProps
 from tierwise.constructs.governance.team_budget import TeamBudget, TeamBudgetProps
 
-from .base import TierwiseStack
+from .base import SHARED_TEAM, TierwiseStack, default_tags
 
 
 class GovernanceStack(TierwiseStack):
@@ -30,6 +30,11 @@ class GovernanceStack(TierwiseStack):
             TeamBudget(budgets, team.name, props=TeamBudgetProps(
                 name=f"{name}-{team.name}", team=team.name, cost_center=team.cost_center, account_id=env.account_id,
                 monthly_limit_usd=team.monthly_budget_usd, topic_key=key, alert_emails=team.budget_alert_emails))
+        # The platform budget: account-wide, what TW-COST-005 bounds the NodePool limits' worst case against.
+        TeamBudget(self, "platform-budget", props=TeamBudgetProps(
+            name=f"{name}-platform", team=SHARED_TEAM, cost_center=default_tags(env)["cost-center"], account_id=env.account_id,
+            monthly_limit_usd=env.platform.monthly_budget_usd, topic_key=key,
+            alert_emails=env.platform.budget_alert_emails, platform=True))
         self.bedrock_invoke = None
         if env.bedrock.allowed_model_ids:
             self.bedrock_invoke = BedrockInvokePolicy(self, "bedrock-invoke", props=BedrockInvokePolicyProps(

@@ -1,4 +1,5 @@
-"""`TeamBudget`: a monthly AWS Budget per team, filtered by its cost-allocation tag, alerting to SNS."""
+"""`TeamBudget`: a monthly AWS Budget per team, filtered by its cost-allocation tag, alerting to SNS; with
+`platform=True` the same budget unfiltered, for the whole account (the environment's platform budget)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from ..encryption_key import EncryptionKey
 from ..jsii_structs import struct_list
 
 COST_TAG = "cost-center"
+#: Tag that marks the platform budget for the policy gate (TW-COST-005 reads it from cdktf.out).
+SCOPE_TAG = "tierwise.io/budget-scope"
 
 
 @dataclass(frozen=True)
@@ -29,16 +32,20 @@ class TeamBudgetProps:
     #: Percentages of the limit that notify: actual spend, then forecast.
     actual_thresholds_pct: tuple[int, ...] = (80, 100)
     forecast_thresholds_pct: tuple[int, ...] = (100,)
+    #: The platform budget: no cost filter (every dollar of the account) and tagged `tierwise.io/budget-scope:
+    #: platform`. Omitted: a team budget filtered on `user:cost-center$<cost_center>`.
+    platform: bool = False
 
 
 class TeamBudget(Construct):
     """Creates an encrypted `aws_sns_topic` with a policy that lets AWS Budgets publish, one email
     `aws_sns_topic_subscription` per address, and `aws_budgets_budget` (COST, MONTHLY) filtered by
-    `user:cost-center$<cost center>` with one notification per threshold."""
+    `user:cost-center$<cost center>` (unfiltered when `platform`) with one notification per threshold."""
 
     def __init__(self, scope: Construct, id: str, *, props: TeamBudgetProps) -> None:
         super().__init__(scope, id)
-        tags = {"team": props.team, COST_TAG: props.cost_center}
+        tags = {"team": props.team, COST_TAG: props.cost_center, **({SCOPE_TAG: "platform"} if props.platform else {})}
+        cost_filter = [] if props.platform else [{"name": "TagKeyValue", "values": [f"user:{COST_TAG}${props.cost_center}"]}]
         self.topic = SnsTopic(self, "alerts", name=f"{props.name}-budget-alerts", kms_master_key_id=props.topic_key.key_arn, tags=tags)
         SnsTopicPolicy(self, "alerts-policy", arn=self.topic.arn, policy=json.dumps({"Version": "2012-10-17", "Statement": [{
             "Sid": "BudgetsPublish", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
@@ -55,6 +62,6 @@ class TeamBudget(Construct):
         self.budget = BudgetsBudget(
             self, "budget", name=props.name, budget_type="COST", time_unit="MONTHLY",
             limit_amount=f"{props.monthly_limit_usd:.2f}", limit_unit="USD",
-            cost_filter=struct_list([{"name": "TagKeyValue", "values": [f"user:{COST_TAG}${props.cost_center}"]}]),
+            cost_filter=struct_list(cost_filter) if cost_filter else None,
             notification=struct_list(notifications), tags=tags,
         )

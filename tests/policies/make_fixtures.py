@@ -123,6 +123,17 @@ def np_(name, namespace, types, sel=None, **rules):
             "spec": {"podSelector": sel or {}, "policyTypes": types, **rules}}
 
 
+def deployment(name, namespace):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": {"spec": {"containers": [{"name": name, "image": "r/i:1"}]}}}}
+
+
+def cronjob(name, namespace):
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "containers": [{"name": name, "image": "r/i:1"}]}}}}}}
+
+
 write("TW-NET-003", {"fx-tenancy": {
     ("kubernetes_manifest", "pass_ns_one"): k8s("pass_ns_one", ns("one", "a")),
     ("kubernetes_manifest", "deny_one"): k8s("deny_one", np_("default-deny", "one", ["Ingress", "Egress"])),
@@ -135,7 +146,24 @@ write("TW-NET-003", {"fx-tenancy": {
     ("kubernetes_manifest", "allow_open"): k8s("allow_open", np_("allow", "open", ["Ingress", "Egress"], egress=[{}], ingress=[{}])),
     ("kubernetes_manifest", "fail_ns_selective"): k8s("fail_ns_selective", ns("sel", "b")),
     ("kubernetes_manifest", "deny_sel"): k8s("deny_sel", np_("deny", "sel", ["Ingress", "Egress"], sel={"matchLabels": {"app": "x"}})),
-    ("kubernetes_manifest", "shared_ns"): k8s("shared_ns", ns("tierwise-serving", "shared")),
+    # shared-platform namespaces are in scope too: the serving namespace without its default-deny fails
+    ("kubernetes_manifest", "fail_ns_shared_serving"): k8s("fail_ns_shared_serving", ns("tierwise-serving", "shared")),
+    ("kubernetes_manifest", "allow_router"): k8s("allow_router", np_("router", "tierwise-serving", ["Ingress", "Egress"],
+                                                                    sel={"matchLabels": {"app": "router"}}, ingress=[{}])),
+    ("kubernetes_manifest", "pass_ns_shared_monitoring"): k8s("pass_ns_shared_monitoring", ns("monitoring", "shared")),
+    ("kubernetes_manifest", "deny_monitoring"): k8s("deny_monitoring", np_("default-deny", "monitoring", ["Ingress", "Egress"])),
+    # namespaces with no Namespace object: derived from the workloads and charts that land there
+    ("kubernetes_manifest", "wl_one"): k8s("wl_one", deployment("app", "one")),
+    ("kubernetes_manifest", "fail_deploy_orphan"): k8s("fail_deploy_orphan", deployment("app", "orphan")),
+    ("kubernetes_manifest", "pass_cron_denied"): k8s("pass_cron_denied", cronjob("snap", "cron")),
+    ("kubernetes_manifest", "deny_cron"): k8s("deny_cron", np_("default-deny", "cron", ["Ingress", "Egress"])),
+    ("kubernetes_manifest", "fail_deploy_kube_system"): k8s("fail_deploy_kube_system", deployment("mine", "kube-system")),
+    ("kubernetes_manifest", "config_only"): k8s("config_only", {"apiVersion": "v1", "kind": "ConfigMap",
+                                                                "metadata": {"name": "c", "namespace": "cfg"}, "data": {}}),
+}, "fx-platform": {
+    ("helm_release", "fail_helm_ctrl"): {"name": "ctrl", "chart": "ctrl", "namespace": "ctrl-system", "create_namespace": True},
+    ("helm_release", "fail_helm_default"): {"name": "nons", "chart": "nons"},
+    ("helm_release", "karpenter"): {"name": "karpenter", "chart": "karpenter", "namespace": "kube-system"},
 }})
 
 
@@ -221,6 +249,33 @@ write("TW-COST-004", {"fx-tenancy": {
     ("kubernetes_manifest", "fail_q2"): k8s("fail_q2", cq("q2", [("a100", "tierwise.io/mig-slices", 13, 20)])),
     ("kubernetes_manifest", "fail_q3"): k8s("fail_q3", cq("q3", [("ghost", "nvidia.com/gpu", 1, 0)])),
 }})
+
+# The platform fence: a GPU pool (8 L4 -> 1 x g6.48xlarge = $9,745.79), an agents CPU pool (16 vCPUs x the m
+# category's $0.0826/vCPU-h = $964.78), a CPU pool without a cpu limit (unbounded), a node group (3 x m7i.large =
+# $220.75), a team budget (ignored) and the platform budget ($5,000: over, and unbounded anyway).
+def cpu_nodepool(name, limits, categories=("c", "m")):
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": name},
+            "spec": {"limits": limits, "template": {"spec": {"requirements": [
+                {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": list(categories)},
+                {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "DoesNotExist"}]}}}}
+
+
+PLATFORM_TAGS = {"team": "shared", "cost-center": "platform", "tierwise.io/budget-scope": "platform"}
+write("TW-COST-005", {
+    "fx-tenancy": {
+        ("kubernetes_manifest", "pass_gpu_l4"): k8s("pass_gpu_l4", nodepool("l4", {"nvidia.com/gpu": 8, "cpu": 192})),
+        ("kubernetes_manifest", "pass_cpu_agents"): k8s("pass_cpu_agents", cpu_nodepool("agents", {"cpu": 16, "memory": "64Gi"})),
+        ("kubernetes_manifest", "fail_cpu_unlimited"): k8s("fail_cpu_unlimited", cpu_nodepool("batch", {"memory": "512Gi"}, ("m",))),
+    },
+    "fx-cluster": {
+        ("aws_eks_node_group", "pass_system"): {"node_group_name": "system", "instance_types": ["m7i.large"],
+                                                "scaling_config": {"min_size": 2, "desired_size": 2, "max_size": 3}},
+    },
+    "fx-governance": {
+        ("aws_budgets_budget", "team_budget"): budget("CC-1", 100),
+        ("aws_budgets_budget", "fail_platform_budget"): {**{k: v for k, v in budget("unused", 5000).items() if k != "cost_filter"},
+                                                         "tags": PLATFORM_TAGS},
+    }})
 
 NOTAGS = {"aws": [{"region": "us-east-1"}]}
 write("TW-TAG-001", {"fx-governance": {

@@ -274,6 +274,17 @@ class Team(Strict):
     tokens_per_day: Annotated[int, Field(ge=0)] = 5_000_000
 
 
+class Platform(Strict):
+    """The environment's money fence. Every NodePool limit (GPU and CPU) and node-group maximum is what the
+    platform can buy with no team asking (any pod with the toleration makes Karpenter launch up to it), so the
+    policy gate (TW-COST-005) bounds that worst case at on-demand prices, plus the teams' Bedrock token budgets,
+    against `monthly_budget_usd`. Synthesized as an account-wide monthly AWS Budget tagged
+    `tierwise.io/budget-scope: platform` (the environment's account is the platform's)."""
+
+    monthly_budget_usd: Annotated[float, Field(gt=0)]
+    budget_alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
+
+
 class Guardrail(Strict):
     enabled: bool = False
     blocked_message: str = "This request was blocked by the platform's content policy."
@@ -396,6 +407,8 @@ class Environment(Strict):
     gpu_pools: Annotated[list[GpuPool], Field(min_length=1)]
     models: list[CatalogModel] = Field(default_factory=list)
     teams: Annotated[list[Team], Field(min_length=1)]
+    #: The platform budget: what the NodePool limits may cost at worst (see Platform).
+    platform: Platform
     bedrock: Bedrock = Bedrock()
     serving: Serving = Serving()
     observability: Observability = Observability()
