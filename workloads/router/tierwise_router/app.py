@@ -30,7 +30,7 @@ from .breaker import Breaker
 from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
 from .chat import chat_asgi
 from .config import RouterConfig, load_config
-from .observability import configure_logging, event, make_metrics
+from .observability import GcWatch, configure_logging, event, make_metrics
 from .ratelimit import Pacer
 from .schemas import error_response
 from .settings import Settings
@@ -111,9 +111,12 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         st.tasks.append(asyncio.create_task(_scrape_loop(st)))
         event(log, "startup", tier1=t1.name, replicas=len(st.replicas), tier2=t2.name if t2 else None,
               triage=triage.version, threshold=round(st.threshold, 6), budgets=settings.budget_backend)
+        gcw = GcWatch(metrics.gc_pause)
+        gcw.start(freeze=settings.gc_freeze)  # last: everything start-up built is frozen (see GcWatch)
         try:
             yield
         finally:
+            gcw.stop()
             for t in st.tasks:
                 t.cancel()
             await asyncio.gather(*st.tasks, return_exceptions=True)

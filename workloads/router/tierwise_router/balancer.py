@@ -5,7 +5,7 @@ reusable on the same adapter). Rendezvous hashing ranks replicas by affinity; th
 replica with the lowest ``load + affinity bonus``, where load = in-flight requests we sent plus the
 scraped ``vllm:num_requests_waiting``. So the preferred replica wins while it is not much busier
 than the others, and a hot prefix cannot pile onto one saturated replica. Replicas whose breaker is
-open or whose waiting queue is above the saturation threshold are skipped.
+open (or half-open with its trial call in flight) or whose waiting queue is above the saturation threshold are skipped.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _rank(key: int, r: Replica) -> int:
 
 def choose(replicas: list[Replica], key: int, saturation_waiting: int, affinity_bonus: int = 2) -> Replica | None:
     """Best replica, or None if every replica is open-circuit or saturated."""
-    usable = [r for r in replicas if r.waiting <= saturation_waiting and r.breaker.state != "open"]
+    usable = [r for r in replicas if r.waiting <= saturation_waiting and r.breaker.available]
     if not usable:
         return None
     preferred = max(usable, key=lambda r: _rank(key, r))

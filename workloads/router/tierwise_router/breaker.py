@@ -22,6 +22,14 @@ class Breaker:
             return "closed"
         return "half_open" if self._clock() - self.opened_at >= self.reset_s else "open"
 
+    @property
+    def available(self) -> bool:
+        """Whether ``allow()`` would let a call through now, without claiming the half-open trial. The
+        balancer filters on this: a half-open replica whose one trial is in flight is not a candidate
+        (picking it meant a needless Tier-2 fallback while another replica was healthy)."""
+        s = self.state
+        return s == "closed" or (s == "half_open" and not self._trial)
+
     def allow(self) -> bool:
         s = self.state
         if s == "closed":

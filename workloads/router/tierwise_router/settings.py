@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     ledger_local_max_bytes: int = Field(default=512 << 20, ge=1 << 20,
                                         description="local backlog bound: at it, chat answers 503 and /readyz fails")
     scrape_interval_s: float = Field(default=2.0, gt=0, description="vLLM /metrics scrape period")
+    gc_freeze: bool = Field(default=True, description="gc.freeze() after start-up: full GC passes then skip "
+                            "start-up objects (observability.GcWatch)")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     log_level: str = "INFO"
     otel_endpoint: HttpUrl | None = None

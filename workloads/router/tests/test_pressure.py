@@ -1,0 +1,48 @@
+"""Tail-latency levers that have behaviour to check: the start-up GC freeze and the GC pause metric."""
+
+from __future__ import annotations
+
+import gc
+
+from conftest import make_config
+
+from tierwise_router.settings import Settings
+
+
+async def test_startup_freezes_the_heap_and_gc_pauses_are_measured(tmp_path, fake_vllm, client_for):
+    _, url = fake_vllm
+    s = Settings(env="test", ledger_path=tmp_path / "l.jsonl", scrape_interval_s=5)
+    assert gc.get_freeze_count() == 0
+    async with client_for(s, make_config([url])) as c:
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # start-up objects (config, schemas, app) are in the permanent generation
+        gc.collect()
+        m = (await c.get("/metrics")).text
+        count = [ln for ln in m.splitlines() if ln.startswith('tierwise_router_gc_pause_seconds_count{generation="2"}')]
+        assert count and float(count[0].rsplit(" ", 1)[1]) >= 1
+    assert gc.get_freeze_count() == 0  # shutdown unfreezes (many apps live in one test process)
+
+
+async def test_gc_freeze_can_be_turned_off(tmp_path, fake_vllm, client_for):
+    _, url = fake_vllm
+    s = Settings(env="test", ledger_path=tmp_path / "l.jsonl", scrape_interval_s=5, gc_freeze=False)
+    async with client_for(s, make_config([url])) as c:
+        assert gc.get_freeze_count() == 0
+        assert (await c.get("/healthz")).status_code == 200
+
+
+def test_half_open_replica_with_its_trial_in_flight_is_not_picked():
+    from tierwise_router.balancer import Replica, choose
+    from tierwise_router.breaker import Breaker
+
+    t = [0.0]
+    a = Replica("http://a", Breaker(1, 5.0, clock=lambda: t[0]))
+    b = Replica("http://b", Breaker(1, 5.0, clock=lambda: t[0]))
+    b.inflight = 10  # busier: without breakers, `a` wins every key
+    a.breaker.failure()
+    t[0] = 6.0  # a: half-open
+    assert all(choose([a, b], k, 16) is a for k in range(50))
+    assert a.breaker.allow()  # the trial call is claimed ...
+    assert all(choose([a, b], k, 16) is b for k in range(50))  # ... so others go to the healthy replica
+    a.breaker.success()
+    assert choose([a, b], 1, 16) is a
