@@ -50,6 +50,9 @@ $(STAMP)/system: | $(STAMP)
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	  test -d /usr/share/doc/debian-faq || missing="$$missing debian-faq"; \
+	  test -d /usr/share/doc/python3.11/html/faq || missing="$$missing python3.11-doc"; \
+	  test -f /usr/share/doc/git/html/gitfaq.html || missing="$$missing git-doc"; \
+	  test -f /usr/share/doc/sqlite3/faq.html || missing="$$missing sqlite3-doc"; \
 	  if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@touch $@

@@ -23,7 +23,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def backends(onnx_cache):
-    return MiniLMEmbedder(threads=1), OnnxMiniLMEmbedder(threads=1, cache_dir=onnx_cache)
+    # batch_threads=2: ingestion batches run on their own 2-thread session over the same graph
+    return MiniLMEmbedder(threads=1), OnnxMiniLMEmbedder(threads=1, batch_threads=2, cache_dir=onnx_cache)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:

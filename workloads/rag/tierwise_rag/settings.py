@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     )
     onnx_cache_dir: Path | None = Field(None, description="where the exported ONNX graph is kept; unset = $XDG_CACHE_HOME/tierwise-rag/onnx")
     embed_threads: int = Field(1, ge=1, le=64, description="intra-op threads; 1 keeps query latency steady on a busy node")
+    embed_batch_threads: int = Field(2, ge=1, le=64, description="intra-op threads for ingestion batches (onnx backend)")
     chunk_max_tokens: int = Field(200, ge=16, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0)
     max_document_bytes: int = Field(2 * 1024 * 1024, ge=1024)
