@@ -40,17 +40,57 @@ def test_fixture_verdicts_are_exact(check_id):
     assert unknown == []
 
 
+#: For every failing fixture resource: the offending values its message must quote (what was seen, so a reader can
+#: find it without rerunning the gate). A new fail_* fixture needs an entry here.
+OFFENDING = {
+    "TW-AGENT-001": {"fail_default_sa": ["default service account"], "fail_no_identity": ["0 Pod Identity associations"],
+                     "fail_shared_role": ["team-b/reporter"], "fail_shared_sa": ["team-a/worker"]},
+    "TW-AGENT-002": {"fail_bedrock_action": ["bedrock:InvokeModel"], "fail_bedrock_wildcard": ["bedrock:*"],
+                     "fail_vllm_peer": ["vllm-llama"], "fail_vpc_all_ports": ["10.40.0.0/16", "ports all"]},
+    "TW-AGENT-003": {"fail_any_destination": ["any destination"], "fail_hand_added_policy": ["10.0.0.0/8", "[5432]"],
+                     "fail_no_declaration": ["tierwise.io/declared-egress"], "fail_undeclared_service": ["'rag'", "[8000]"],
+                     "fail_whole_namespace": ["every pod of namespace tierwise-serving"]},
+    "TW-COST-001": {"fail_no_gpu_limit": ["'l4b'", "{'cpu': 192}"], "fail_zero": ["'0'"]},
+    "TW-COST-002": {"fail_borrower": ["$9,746", "$5,000"], "fail_poor": ["$9,746", "$9,000"]},
+    "TW-COST-003": {"fail_budget_b_silent": ["no notification"], "fail_queue_c": ["user:cost-center$CC-3"]},
+    "TW-COST-004": {"fail_q2": ["= 33", "= 24"], "fail_q3": ["'ghost'"], "fail_pool_a100": ["25 units", "= 24"]},
+    "TW-COST-005": {"fail_cpu_unlimited": ["'batch'", "no cpu limit"], "fail_platform_budget": ["$5,000", "batch unbounded"]},
+    "TW-IAM-001": {"fail_irsa_like": ["StringLike", "system:serviceaccount:rag:*"], "fail_irsa_noaud": ["`aud`"],
+                   "fail_shared": ["2 workloads", "a/x", "b/y"], "fail_unbound": ["bound to no service account"]},
+    "TW-IAM-002": {"fail_admin": ["AdministratorAccess"], "fail_star_action": ["'s3:*'"],
+                   "fail_write_star": ["'sqs:SendMessage'", "'*'"], "fail_customer_all": ["action '*'"]},
+    "TW-IAM-003": {"fail_other_model": ["'meta.llama3-70b-instruct-v1:0'"], "fail_wildcard_model": ["foundation-model/*"]},
+    "TW-NET-001": {"fail_open": ["'0.0.0.0/0'"], "fail_rule_v6": ["'::/0'"], "fail_nodes_nat": ["nat_gateway_id"],
+                   "fail_nodes_orphan": ["no route table association"]},
+    "TW-NET-002": {"fail_mid": ["'api.*.example.com'"], "fail_star": ["'*'"], "fail_tld": ["'*.com'"]},
+    "TW-NET-003": {"fail_helm_ctrl": ["'ctrl-system'", "Helm chart ctrl"], "fail_helm_default": ["'default'"],
+                   "fail_ns_ingress_only": ["'half'", "for Egress;"], "fail_deploy_kube_system": ["Deployment/mine"],
+                   "fail_ns_allow_all": ["'open'", "Egress/Ingress"], "fail_deploy_orphan": ["'orphan'", "Deployment/app"],
+                   "fail_ns_selective": ["'sel'"], "fail_ns_shared_serving": ["'tierwise-serving'"]},
+    "TW-TAG-001": {"fail_blanked": ["['cost-center']"], "fail_untagged": ["['team', 'environment', 'cost-center']"]},
+}
+FIX_VERBS = r"add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name|declare"
+
+
 @pytest.mark.parametrize("check_id", sorted(catalog.by_id()))
 def test_failure_messages_name_resource_value_and_fix(check_id):
-    _, _, _, results = verdicts(check_id)
-    fails = [r for r in results if r.status == FAIL]
-    for r in fails:
-        assert r.address.rsplit(".", 1)[-1] in r.message or r.address in r.message or "team " in r.message
+    _, failed, _, results = verdicts(check_id)
+    assert check_id in OFFENDING, f"{check_id}: list the offending values each fail_* fixture's message must quote"
+    assert set(OFFENDING[check_id]) == failed, "OFFENDING must cover exactly the failing fixture resources"
+    by_name: dict[str, list[str]] = {}
+    for r in (r for r in results if r.status == FAIL):
+        name = r.address.rsplit(".", 1)[-1]
+        by_name.setdefault(name, []).append(r.message)
         assert r.fix and r.severity and r.title
-        assert re.search(r"(add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name)", r.message)
-        # as a whole word: "add" must not be satisfied by "address", "name" by "namespace", "list" by "allowlist"
-        assert re.search(r"\b(add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name|declare)\b",
-                         r.message), r.message
+        # the subject: the resource's address, or for team/platform findings the team or platform it is about
+        kind, _, subject = r.finding.partition("::")
+        subjects = [r.address] + ([f"team {subject}"] if kind == "Team" else ["platform"] if kind == "Platform" else [])
+        assert any(s in r.message for s in subjects), (subjects, r.message)
+        # the fix: its own clause after a ";", starting with a verb (a word, not "address" for "add")
+        assert re.search(rf";\s*({FIX_VERBS})\b", r.message), r.message
+    for name, values in OFFENDING[check_id].items():
+        for v in values:
+            assert any(v in m for m in by_name[name]), f"{check_id} {name}: no message quotes {v!r}: {by_name[name]}"
 
 
 def test_granular_findings_carry_the_offending_value():

@@ -49,8 +49,23 @@ def test_cpu_limit_defaults_to_the_request(synth: Any) -> None:
 
 
 def test_s3_mounts_present_files_as_the_pod_user(synth: Any) -> None:
-    for pv in synth.objects("PersistentVolume"):
-        assert "uid=10001" in pv["spec"]["mountOptions"] and "gid=10001" in pv["spec"]["mountOptions"]
+    # The volumes the serving pods actually mount (weights, adapters, drafts): derived from the workloads, so the
+    # test cannot pass vacuously when no PersistentVolume is emitted or a workload mounts one that is not.
+    mounted = set()
+    for o in synth.objects():
+        if o["kind"] not in WORKLOAD_KINDS:
+            continue
+        for spec in _pod_specs(o):
+            for v in spec.get("volumes", []):
+                if "persistentVolumeClaim" in v:
+                    pvc = synth.object("PersistentVolumeClaim", v["persistentVolumeClaim"]["claimName"])
+                    mounted.add(pvc["spec"]["volumeName"])
+    assert mounted, "no serving workload mounts a PersistentVolume: model weights would have no source"
+    pvs = {pv["metadata"]["name"]: pv for pv in synth.objects("PersistentVolume")}
+    assert mounted <= set(pvs), f"mounted volumes without a PersistentVolume: {sorted(mounted - set(pvs))}"
+    for name, pv in pvs.items():
+        opts = pv["spec"]["mountOptions"]
+        assert "uid=10001" in opts and "gid=10001" in opts, name
 
 
 def _by_bucket(synth: Any, rtype: str) -> dict[str, dict[str, Any]]:
