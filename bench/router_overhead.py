@@ -412,7 +412,11 @@ def main() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{rt_port}/metrics", timeout=10) as resp:
             router_metrics = [ln for ln in resp.read().decode().splitlines()
                               if ln.startswith(("tierwise_router_upstream_errors_total", "tierwise_router_requests_total",
-                                                "tierwise_router_fallbacks_total", "tierwise_router_rejections_total"))]
+                                                "tierwise_router_fallbacks_total", "tierwise_router_rejections_total",
+                                                "tierwise_router_gc_pause_seconds_bucket",
+                                                "tierwise_router_gc_pause_seconds_count",
+                                                "tierwise_router_event_loop_lag_seconds_bucket",
+                                                "tierwise_router_event_loop_lag_seconds_count"))]
     finally:
         for p in procs:
             try:

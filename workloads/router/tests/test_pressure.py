@@ -46,3 +46,22 @@ def test_half_open_replica_with_its_trial_in_flight_is_not_picked():
     assert all(choose([a, b], k, 16) is b for k in range(50))  # ... so others go to the healthy replica
     a.breaker.success()
     assert choose([a, b], 1, 16) is a
+
+
+async def test_event_loop_lag_is_measured_and_a_stall_shows():
+    import asyncio
+    import time
+
+    from tierwise_router.observability import make_metrics, watch_loop_lag
+
+    m = make_metrics()
+    task = asyncio.create_task(watch_loop_lag(m.loop_lag, period_s=0.01))
+    await asyncio.sleep(0.05)
+    time.sleep(0.06)  # a blocking call on the loop: the watcher's next wake-up is ~60 ms late
+    await asyncio.sleep(0.03)
+    task.cancel()
+    samples = {s.name + s.labels.get("le", ""): s.value for mf in m.registry.collect() for s in mf.samples
+               if s.name.startswith("tierwise_router_event_loop_lag_seconds")}
+    assert samples["tierwise_router_event_loop_lag_seconds_count"] >= 3
+    assert samples["tierwise_router_event_loop_lag_seconds_bucket0.025"] < samples[
+        "tierwise_router_event_loop_lag_seconds_count"]  # one observation above 25 ms: the stall

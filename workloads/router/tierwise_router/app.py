@@ -30,7 +30,7 @@ from .breaker import Breaker
 from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
 from .chat import chat_asgi
 from .config import RouterConfig, load_config
-from .observability import GcWatch, configure_logging, event, make_metrics
+from .observability import GcWatch, configure_logging, event, make_metrics, watch_loop_lag
 from .ratelimit import Pacer
 from .schemas import error_response
 from .settings import Settings
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
             st.now = now
         app.state.router = st
         st.tasks.append(asyncio.create_task(_scrape_loop(st)))
+        st.tasks.append(asyncio.create_task(watch_loop_lag(metrics.loop_lag)))
         event(log, "startup", tier1=t1.name, replicas=len(st.replicas), tier2=t2.name if t2 else None,
               triage=triage.version, threshold=round(st.threshold, 6), budgets=settings.budget_backend)
         gcw = GcWatch(metrics.gc_pause)

@@ -32,6 +32,7 @@ class Metrics:
     breaker_open: Gauge
     upstream_waiting: Gauge
     gc_pause: Histogram
+    loop_lag: Histogram
     _children: dict = field(default_factory=dict, repr=False)
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -69,7 +70,23 @@ def make_metrics() -> Metrics:
                            "stands still for each)", ["generation"],
                            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
                            registry=r),
+        loop_lag=Histogram(p + "event_loop_lag_seconds", "How late a 100 ms timer fires: every stall of the event "
+                           "loop (GC, a blocking call, CPU starvation) delays every request in flight by as much",
+                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+                           registry=r),
     )
+
+
+async def watch_loop_lag(hist: Histogram, period_s: float = 0.1) -> None:
+    """Sleeps ``period_s`` over and over and observes how late each wake-up is (10 wake-ups a second;
+    uvloop's timers have 1 ms resolution, so lags below ~1 ms are noise)."""
+    import asyncio
+
+    obs = hist.observe
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(period_s)
+        obs(max(0.0, time.perf_counter() - t - period_s))
 
 
 class GcWatch:
