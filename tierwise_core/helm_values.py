@@ -32,7 +32,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .charts.gotypes import GoTypes, Validator, _kind, parse_go
+from .charts.gotypes import Validator, kind_of, parse_go
 
 CHARTS_DIR = Path(__file__).resolve().parent / "charts"
 _TF_REF = re.compile(r"\$\{")
@@ -123,7 +123,7 @@ def release_values(release: Mapping[str, Any]) -> dict[str, Any]:
         loaded = yaml.safe_load(doc) if isinstance(doc, str) else doc
         if loaded is not None:
             if not isinstance(loaded, dict):
-                raise ValueError(f"helm_release {release.get('name')}: a values document is a {_kind(loaded)}, not a map")
+                raise ValueError(f"helm_release {release.get('name')}: a values document is a {kind_of(loaded)}, not a map")
             merged = _deep_merge(merged, loaded)
     for s in release.get("set") or []:
         _set_path(merged, s["name"], s.get("value"))
@@ -144,7 +144,7 @@ def _is_open(chart: VendoredChart, path: tuple[str, ...]) -> bool:
 def _walk(chart: VendoredChart, ours: Any, default: Any, path: tuple[str, ...]) -> Iterator[Finding]:
     if default is None:  # the chart leaves the type open (`key:` with no value)
         return
-    want, got = _kind(default), _kind(ours)
+    want, got = kind_of(default), kind_of(ours)
     if isinstance(ours, str) and _TF_REF.search(ours) and want != "string":
         return  # a Terraform reference: resolved at apply time
     if ours is None:
@@ -246,7 +246,7 @@ def _kueue(chart: VendoredChart, values: dict, _ns: str, _manifests) -> Iterator
         yield Finding(path, f"is not valid YAML: {e}")
         return
     if not isinstance(cfg, dict):
-        yield Finding(path, f"must be a YAML map (Kueue Configuration), got {_kind(cfg)}")
+        yield Finding(path, f"must be a YAML map (Kueue Configuration), got {kind_of(cfg)}")
         return
     validator, frameworks, _ = _kueue_types()
     for p, msg in validator.validate(cfg, "Configuration", ""):
@@ -303,7 +303,7 @@ def _mig_config(doc: Any, where: str) -> Iterator[Finding]:
         for i, e in enumerate(entries):
             at = f"{where}.mig-configs.{name}[{i}]"
             if not isinstance(e, dict):
-                yield Finding(at, f"expected a map, got {_kind(e)}")
+                yield Finding(at, f"expected a map, got {kind_of(e)}")
                 continue
             for k in set(e) - {"device-filter", "devices", "mig-enabled", "mig-devices"}:
                 yield Finding(f"{at}.{k}", "unexpected field")

@@ -93,7 +93,7 @@ def _field(go_name: str, expr: str, tag: str) -> Field:
     return Field(name or go_name, expr, False)
 
 
-def _kind(v: Any) -> str:
+def kind_of(v: Any) -> str:
     if v is None:
         return "null"
     if isinstance(v, bool):
@@ -145,43 +145,27 @@ class Validator:
         if expr in self.external:  # described by the caller: a custom UnmarshalJSON or a type not vendored
             yield from self._external(value, expr, path)
             return
-        if expr.startswith("[]"):
+        if expr.startswith(("[]", "map[")):
+            is_list = expr.startswith("[]")
             if value is None:
                 return
-            if not isinstance(value, list):
-                yield path, f"expected a list ({expr}), got {_kind(value)}"
+            if not isinstance(value, list if is_list else dict):
+                yield path, f"expected a {'list' if is_list else 'map'} ({expr}), got {kind_of(value)}"
                 return
-            for i, item in enumerate(value):
-                yield from self.validate(item, expr[2:], f"{path}[{i}]")
-            return
-        if expr.startswith("map["):
-            if value is None:
-                return
-            if not isinstance(value, dict):
-                yield path, f"expected a map ({expr}), got {_kind(value)}"
-                return
-            inner = expr[expr.index("]") + 1:]
-            for k, v in value.items():
-                yield from self.validate(v, inner, f"{path}.{k}")
+            inner = expr[2:] if is_list else expr[expr.index("]") + 1:]
+            items = [(f"[{i}]", v) for i, v in enumerate(value)] if is_list else [(f".{k}", v) for k, v in value.items()]
+            for suffix, item in items:
+                yield from self.validate(item, inner, path + suffix)
             return
         if expr in self.types.structs:
-            if not isinstance(value, dict):
-                yield path, f"expected a map ({expr}), got {_kind(value)}"
-                return
-            known = self.fields(expr)
-            for k, v in value.items():
-                if k not in known:
-                    yield f"{path}.{k}", f"unknown field of {expr} (known: {', '.join(sorted(known))})"
-                else:
-                    yield from self.validate(v, known[k], f"{path}.{k}")
+            yield from self._object(value, expr, self.fields(expr), path)
             return
         if expr in self.types.named:
             yield from self.validate(value, self.types.named[expr], path)
             return
         scalar = {"string": "string", "bool": "boolean"}.get(expr) or ("number" if expr in _NUMBER else None)
         if scalar is not None:
-            if value is not None and _kind(value) != scalar:
-                yield path, f"expected a {scalar} ({expr}), got {_kind(value)} {value!r}"
+            yield from _scalar(value, scalar, expr, path)
             return
         if "." in expr:  # another package's type that nobody described: any value
             return
@@ -192,14 +176,23 @@ class Validator:
         if ext == "any":
             return
         if isinstance(ext, str):
-            if value is not None and _kind(value) != ext:
-                yield path, f"expected a {ext} ({expr}), got {_kind(value)} {value!r}"
+            yield from _scalar(value, ext, expr, path)
+        else:
+            yield from self._object(value, expr, ext, path)
+
+    def _object(self, value: Any, expr: str, known: Mapping[str, str], path: str) -> Iterator[tuple[str, str]]:
+        if value is None:
             return
         if not isinstance(value, dict):
-            yield path, f"expected a map ({expr}), got {_kind(value)}"
+            yield path, f"expected a map ({expr}), got {kind_of(value)}"
             return
         for k, v in value.items():
-            if k not in ext:
-                yield f"{path}.{k}", f"unknown field of {expr} (known: {', '.join(sorted(ext))})"
+            if k not in known:
+                yield f"{path}.{k}", f"unknown field of {expr} (known: {', '.join(sorted(known))})"
             else:
-                yield from self.validate(v, ext[k], f"{path}.{k}")
+                yield from self.validate(v, known[k], f"{path}.{k}")
+
+
+def _scalar(value: Any, kind: str, expr: str, path: str) -> Iterator[tuple[str, str]]:
+    if value is not None and kind_of(value) != kind:
+        yield path, f"expected a {kind} ({expr}), got {kind_of(value)} {value!r}"
