@@ -59,6 +59,8 @@ class VendoredChart:
     schema: dict[str, Any] | None
     open_paths: frozenset[tuple[str, ...]]
     sources: dict[str, Any]
+    #: values the vendored templates wrap in `required "message" .Values.x` -> message
+    required: dict[str, str]
 
     def text(self, relative: str) -> str:
         return (self.folder / relative).read_text(encoding="utf-8")
@@ -84,7 +86,7 @@ def vendored_charts() -> dict[tuple[str, str], VendoredChart]:
             name=name, version=src["version"], folder=folder, defaults=defaults,
             schema=json.loads(schema_file.read_text()) if schema_file.exists() else None,
             open_paths=frozenset(tuple(o["path"].split(".")) for o in contract.get("open", [])),
-            sources=src)
+            sources=src, required=_required(folder))
     return out
 
 
@@ -98,6 +100,14 @@ def chart_default(chart: str, version: str, dotted: str) -> Any:
     if value is None:
         raise LookupError(f"{chart} {version} values.yaml has no {dotted}")
     return value
+
+
+_REQUIRED = re.compile(r'required\s+"([^"]*)"\s+\(?(?:tpl\s+)?\.Values\.([\w.]+)')
+
+
+def _required(folder: Path) -> dict[str, str]:
+    return {path: msg for t in sorted((folder / "templates").rglob("*")) if t.is_file()
+            for msg, path in _REQUIRED.findall(t.read_text(encoding="utf-8"))}
 
 
 # -- values as Helm sees them ----------------------------------------------------------------------------
@@ -398,6 +408,9 @@ def check_release(release: Mapping[str, Any], *, manifests: Iterable[dict] | Non
     except (ValueError, yaml.YAMLError) as e:
         return [Finding("", str(e))]
     findings = list(_walk(chart, values, chart.defaults, ()))
+    coalesced = _deep_merge(chart.defaults, values)
+    findings += [Finding(path, f"the chart requires it: {msg!r}") for path, msg in sorted(chart.required.items())
+                 if _get(coalesced, path) in (None, "", {}, [])]
     findings += _schema_findings(chart, values)
     embedded = _EMBEDDED.get(chart.name)
     if embedded is not None:

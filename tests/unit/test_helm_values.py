@@ -46,7 +46,14 @@ def test_catches_an_unknown_key_and_names_the_known_ones():
 def test_unknown_top_level_key_and_unknown_key_under_an_empty_closed_map():
     assert paths(check_release(release("lws", "0.10.0", {"nodeSelecter": {"a": "b"}}))) == ["nodeSelecter"]
     # `service.annotations` is not declared open for karpenter: any key under it is unknown to the checker
-    assert paths(check_release(release("karpenter", "1.14.1", {"service": {"annotationz": {}}}))) == ["service.annotationz"]
+    bad = {"service": {"annotationz": {}}, "settings": {"clusterName": "c"}}
+    assert paths(check_release(release("karpenter", "1.14.1", bad))) == ["service.annotationz"]
+
+
+def test_catches_a_value_the_templates_require():
+    # templates/deployment.yaml: {{ required "Chart cannot be installed without a valid settings.clusterName!" ... }}
+    [f] = check_release(release("karpenter", "1.14.1", {"settings": {"interruptionQueue": "q"}}))
+    assert f.path == "settings.clusterName" and "cannot be installed without" in f.message
 
 
 def test_open_maps_take_any_key_but_keep_their_type():
