@@ -70,8 +70,8 @@ CHARTS: dict[str, dict] = {
         "repo": "kubernetes-sigs/lws", "ref": "v0.10.0", "path": "charts/lws", "version": "0.10.0",
         "files": ["Chart.yaml", "values.yaml", "templates/_helpers.tpl", "templates/manager/deployment.yaml"],
         "license": ["LICENSE"],
-        "note": "Chart.yaml in git says 0.1.0; `hack/push-chart.sh` packages the tag with `--version` = the tag and "
-                "rewrites only the image repository/tag/pullPolicy.",
+        "note": "Chart.yaml in git says 0.1.0; the release publishes it as chart 0.10.0 (install docs at the tag: "
+                "`--version=0.10.0`), `hack/push-chart.sh` rewriting only the image repository/tag/pullPolicy.",
     },
     "keda": {
         "repo": "kedacore/charts", "ref": "v2.20.2", "path": "keda", "version": "2.20.2",
