@@ -26,3 +26,21 @@ def write_result(scenario: str, label: str, result: dict) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def wait_quiet(max_load: float, max_wait_s: float, poll_s: float = 5.0) -> dict:
+    """Block until the 1-minute load average is at most ``max_load`` or ``max_wait_s`` passed (the machine
+    is shared: a benchmark's tail numbers mean little under someone else's build). Returns what happened,
+    for the result's metadata."""
+    import os
+    import time
+
+    t0 = time.monotonic()
+    seen = []
+    while True:
+        load = os.getloadavg()[0]
+        seen.append(round(load, 2))
+        if load <= max_load or time.monotonic() - t0 >= max_wait_s:
+            return {"max_load": max_load, "waited_s": round(time.monotonic() - t0, 1), "load_1m_at_start": seen[-1],
+                    "quiet": load <= max_load, "min_load_seen": min(seen)}
+        time.sleep(poll_s)

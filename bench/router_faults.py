@@ -56,7 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
-from _meta import metadata  # noqa: E402
+from _meta import metadata, wait_quiet  # noqa: E402
 
 MIXES: dict[str, dict[str, float]] = {
     "healthy": {},
@@ -463,6 +463,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--client-timeout-s", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--wait-quiet", default=None, metavar="LOAD[:MAX_WAIT_S]",
+                    help="first wait until the 1-minute load average is <= LOAD (at most MAX_WAIT_S, default 600)")
     a = ap.parse_args()
     if a.hang_s <= a.tier1_timeout_s:
         raise SystemExit(f"--hang-s ({a.hang_s}) must exceed --tier1-timeout-s ({a.tier1_timeout_s}): a hang is "
@@ -490,6 +492,11 @@ def main() -> None:
             raise SystemExit(f"mix {m!r}: Tier-1 fault rates sum to {t1} > 1")
 
     random.seed(a.seed)
+    quiet = None
+    if a.wait_quiet:
+        lim, _, mx = a.wait_quiet.partition(":")
+        quiet = wait_quiet(float(lim), float(mx or 600))
+        print(f"wait-quiet: {quiet}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="tw-faults-"))
     (tmp / "stubs.py").write_text(STUBS)
     ports = {k: free_port() for k in ("t1a", "t1b", "t2", "control")}
@@ -520,6 +527,7 @@ def main() -> None:
                     client_timeout_s=a.client_timeout_s, mixes={m: mixes[m] for m in names},
                     teams={t: b for t, (_, b) in TEAMS.items()})
     meta["loadavg_start"] = load_start
+    meta["wait_quiet"] = quiet
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["setup"] = ("router: `tierwise-router serve` (1 worker), Redis budgets (redis-server on loopback), "
                      "LEDGER_FSYNC=batch; 2 Tier-1 replicas + Bedrock Converse wire stub in one aiohttp process; "

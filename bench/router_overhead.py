@@ -51,6 +51,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(REPO / "bench"))
+from _meta import wait_quiet  # noqa: E402
 KEY = "sk-bench"
 
 STUB = textwrap.dedent('''
@@ -300,6 +302,8 @@ def main() -> None:
     ap.add_argument("--conns", default="1,32,256,new",
                     help="connection axis: keep-alive connection counts, and 'new' for a new connection per request")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--wait-quiet", default=None, metavar="LOAD[:MAX_WAIT_S]",
+                    help="first wait until the 1-minute load average is <= LOAD (at most MAX_WAIT_S, default 600)")
     ap.add_argument("--litellm", default=str(REPO / ".venv-litellm" / "bin" / "litellm"),
                     help="LiteLLM CLI to measure side by side (skipped when missing)")
     ap.add_argument("--no-litellm", action="store_true")
@@ -315,6 +319,11 @@ def main() -> None:
         sys.stdout.write(json.dumps(loadgen(url, int(rate), float(dur), sys.stdin.buffer.read(), key, int(conns))))
         return
     random.seed(a.seed)
+    quiet = None
+    if a.wait_quiet:
+        lim, _, mx = a.wait_quiet.partition(":")
+        quiet = wait_quiet(float(lim), float(mx or 600))
+        print(f"wait-quiet: {quiet}", flush=True)
     rates = [int(x) for x in a.rates.split(",")]
     conn_labels = [x.strip() for x in a.conns.split(",") if x.strip()]
     for c in conn_labels:
@@ -441,7 +450,8 @@ def main() -> None:
            "metadata": {"git_sha": sha, "date": dt.datetime.now(dt.UTC).isoformat(), "python": platform.python_version(),
                         "host": platform.node(), "cpus": os.cpu_count(), "seed": a.seed, "duration_s": a.duration_s,
                         "reps": a.reps, "rates_rps": rates, "conns": conn_labels, "router_env_extra": extra,
-                        "loadavg_start": load_start, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+                        "loadavg_start": load_start, "wait_quiet": quiet,
+                        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                         "config_hash": hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12],
                         "upstream": "Starlette stub on uvicorn+uvloop+httptools (1 process)",
                         "router": "`tierwise-router serve` (uvicorn 1 worker, uvloop+httptools), memory budgets, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from conftest import make_config
+from conftest import KEY_A, make_config
 
 from tierwise_router.settings import Settings
 
@@ -65,3 +65,33 @@ async def test_event_loop_lag_is_measured_and_a_stall_shows():
     assert samples["tierwise_router_event_loop_lag_seconds_count"] >= 3
     assert samples["tierwise_router_event_loop_lag_seconds_bucket0.025"] < samples[
         "tierwise_router_event_loop_lag_seconds_count"]  # one observation above 25 ms: the stall
+
+
+async def test_request_log_line_is_written_after_the_response_and_still_complete(tmp_path, fake_vllm, client_for):
+    """The per-request JSON line moved off the latency path (event_after) but must still be written, once,
+    with its fields — and bytes go straight to the stream's binary buffer."""
+    import asyncio
+    import io
+    import json
+    import logging
+
+    from tierwise_router.observability import LOGGER
+
+    _, url = fake_vllm
+    s = Settings(env="test", ledger_path=tmp_path / "l.jsonl", scrape_interval_s=5)
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    async with client_for(s, make_config([url])) as c:
+        h = [h for h in logging.getLogger(LOGGER).handlers if getattr(h, "_tierwise", False)][0]
+        h.setStream(stream)
+        r = await c.post("/v1/chat/completions", headers={"authorization": f"Bearer {KEY_A}",
+                                                          "x-request-id": "rid-log-1"},
+                         json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200
+        await asyncio.sleep(0)  # one loop turn: the deferred line is written
+        await asyncio.sleep(0)
+        lines = [json.loads(x) for x in raw.getvalue().splitlines() if b'"chat"' in x]
+    assert len(lines) == 1
+    ln = lines[0]
+    assert ln["event"] == "chat" and ln["request_id"] == "rid-log-1" and ln["status"] == 200
+    assert ln["ts"].endswith("Z") and ln["latency_ms"] > 0 and ln["route"] == "tier1"

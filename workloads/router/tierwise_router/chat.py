@@ -29,7 +29,7 @@ from .budgets import BudgetExceeded, BudgetStoreUnavailable, Reservation
 from .config import BedrockModel, Team, VllmModel, nano_to_usd_str
 from .hooks import HookError, augment, guard, retrieve
 from .ledger import wait_settled
-from .observability import event
+from .observability import event, event_after
 from .ratelimit import Admit, Reject
 from .schemas import ChatRequest, error_response, validation_message
 from .state import RouterState
@@ -342,9 +342,11 @@ class CallCtx:
         m = st.metrics
         m.child(m.requests, self.team.name, route.model.name, str(route.tier), str(status)).inc()
         m.child(m.latency, str(route.tier), "1" if stream else "0").observe(lat)
-        event(st.log, "chat", request_id=self.rid, team=self.team.name, route=f"tier{route.tier}",
-              model=route.model.name, adapter=route.adapter, status=status, latency_ms=round(lat * 1000, 3),
-              upstream=upstream, fallback=self.fallback, triage_score=route.score)
+        # after the response is on the socket (see observability.event_after)
+        event_after(st.log, "chat", request_id=self.rid, team=self.team.name, route=f"tier{route.tier}",
+                    model=route.model.name, adapter=route.adapter, status=status,
+                    latency_ms=round(lat * 1000, 3), upstream=upstream, fallback=self.fallback,
+                    triage_score=route.score)
 
     def _headers(self, route: Route, upstream: str) -> dict[str, str]:
         h = {"x-request-id": self.rid, "x-tierwise-tier": str(route.tier), "x-tierwise-model": route.model.name,

