@@ -95,3 +95,16 @@ async def test_request_log_line_is_written_after_the_response_and_still_complete
     ln = lines[0]
     assert ln["event"] == "chat" and ln["request_id"] == "rid-log-1" and ln["status"] == 200
     assert ln["ts"].endswith("Z") and ln["latency_ms"] > 0 and ln["route"] == "tier1"
+
+
+def test_scrape_parser_sums_only_the_exact_series():
+    from tierwise_router.upstreams.vllm import parse_waiting
+
+    text = ("# HELP vllm:num_requests_waiting Requests waiting\n# TYPE vllm:num_requests_waiting gauge\n"
+            'vllm:num_requests_waiting{engine="0",model_name="tiny"} 2.0\n'
+            'vllm:num_requests_waiting{model_name="a b"} 5.0 1700000000\n'
+            "vllm:num_requests_waiting_total 99\n"
+            "vllm:num_requests_running 4")
+    assert parse_waiting(text) == (7, 4)
+    assert parse_waiting("vllm:num_requests_running 1\n") == (0, 1)
+    assert parse_waiting("") == (0, 0)
