@@ -193,6 +193,10 @@ def cost_diff(base: dict, head: dict) -> dict:
     return rows
 
 
+def _amount(v: float | None, status: str) -> str:
+    return f"{v:,.0f}" if v is not None else status
+
+
 def cost_text(rep: dict) -> str:
     lines = [f"worst-case monthly spend — {rep['environment']} ({rep['region']}), {rep['hours_per_month']} h/month, "
              f"prices {rep['prices_version']}", "",
@@ -203,18 +207,17 @@ def cost_text(rep: dict) -> str:
     lines.append(f"{'all GPU pools':<48}{rep['total_pools_usd']:>14,.0f}")
     plat = rep.get("platform")
     if plat:
-        usd = lambda v: "unknown" if v is None else ("unbounded" if v == float("inf") else f"{v:,.0f}")  # noqa: E731
         lines += ["", "platform worst case: every NodePool and node group at its limit (what any pod with the toleration "
                       "can make Karpenter buy)", f"{'fence':<14}{'kind':<14}{'limit':<22}{'worst fleet':<34}{'$/month':>12}"]
         for f in plat["fleets"]:
-            lines.append(f"{f['name']:<14}{f['kind']:<14}{f['limit']:<22}{f['worst_fleet']:<34}{usd(f['monthly_usd']):>12}")
-        bed = "n/a (not in synth output)" if plat["bedrock_usd"] is None else usd(plat["bedrock_usd"])
+            lines.append(f"{f['name']:<14}{f['kind']:<14}{f['limit']:<22}{f['worst_fleet']:<34}{_amount(f['monthly_usd'], f['status']):>12}")
+        bed = "n/a (not in synth output)" if plat["bedrock_usd"] is None else f"{plat['bedrock_usd']:,.0f}"
         lines.append(f"{'Bedrock token budgets (all teams)':<84}{bed:>12}")
         total, budget = plat["total_usd"], plat["budget_usd"]
-        verdict = ("no platform budget" if budget is None else "unknown" if total is None
-                   else "OVER" if total > budget else "ok")
-        lines.append(f"{'platform worst case':<84}{usd(total):>12}")
-        lines.append(f"{'platform budget':<84}{usd(budget):>12}  {verdict}")
+        verdict = ("no platform budget" if budget is None else "OVER" if plat["total_status"] == "unbounded"
+                   else "unknown" if total is None else "OVER" if total > budget else "ok")
+        lines.append(f"{'platform worst case':<84}{_amount(total, plat['total_status']):>12}")
+        lines.append(f"{'platform budget':<84}{_amount(budget, 'bounded' if budget is not None else 'none'):>12}  {verdict}")
     lines += ["", f"{'team':<14}{'budget':>12}{'GPU':>12}{'Bedrock':>12}{'total':>12}  verdict"]
     for n, t in rep["teams"].items():
         b = t["budget_usd"]

@@ -10,6 +10,9 @@ replicas; `tierwise.io/gpu-units-per-gpu` converts) plus its borrowing limit giv
 hold; its worst case is the most expensive set of whole nodes that covers them (a team holding 4 GPUs may
 pin an 8-GPU node), capped by the pool's own reach. Plus the team's Bedrock token budget × model price.
 Instance sizes come from tierwise.config.hardware (facts), prices from policies/prices/prices.json.
+
+Platform: the team view attributes spend; it does not bound it. The platform's worst case at its fences (every
+NodePool and node group at its limit) against the platform budget is policies/platform_cost.py (TW-COST-005).
 """
 
 from __future__ import annotations

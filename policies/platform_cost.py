@@ -60,12 +60,19 @@ class PlatformCost:
         return None if c is None else c + (self.bedrock_usd or 0.0)
 
     def as_dict(self) -> dict:
-        rnd = lambda v: v if v is None or math.isinf(v) else round(v, 2)  # noqa: E731
+        """JSON-safe: an unbounded or unknown amount is null, and its `*_status` says which."""
+        def amount(v: float | None) -> float | None:
+            return None if v is None or math.isinf(v) else round(v, 2)
+
+        def status(v: float | None) -> str:
+            return "unknown" if v is None else "unbounded" if math.isinf(v) else "bounded"
+
         return {"budget_usd": self.budget_usd, "budget_address": self.budget_address,
                 "fleets": [{"name": f.name, "kind": f.kind, "limit": f.limit, "worst_fleet": f.fleet,
-                            "monthly_usd": rnd(f.monthly_usd), "notes": f.notes} for f in self.fleets],
-                "compute_usd": rnd(self.compute_usd), "bedrock_usd": rnd(self.bedrock_usd), "total_usd": rnd(self.total_usd),
-                "notes": self.notes}
+                            "monthly_usd": amount(f.monthly_usd), "status": status(f.monthly_usd), "notes": f.notes}
+                           for f in self.fleets],
+                "compute_usd": amount(self.compute_usd), "bedrock_usd": amount(self.bedrock_usd),
+                "total_usd": amount(self.total_usd), "total_status": status(self.total_usd), "notes": self.notes}
 
 
 def platform_budget(index: Index) -> tuple[float | None, str, list[str]]:

@@ -20,6 +20,15 @@ def cost_table(cost: dict) -> list[str]:
     lines += ["", "| pool | GPU limit | worst fleet | $/month |", "|---|---:|---|---:|"]
     for name, p in cost["pools"].items():
         lines.append(f"| {name} | {p['gpu_limit']:g} | {p['worst_instances']} x {p['worst_instance_type']} | ${p['monthly_usd']:,.0f} |")
+    plat = cost.get("platform")
+    if plat:
+        usd = lambda v, st="bounded": st if v is None else f"${v:,.0f}"  # noqa: E731
+        lines += ["", "| platform fence (at its limit) | kind | limit | worst fleet | $/month |", "|---|---|---|---|---:|"]
+        lines += [f"| {f['name']} | {f['kind']} | {_cell(f['limit'])} | {_cell(f['worst_fleet'])} | {usd(f['monthly_usd'], f['status'])} |"
+                  for f in plat["fleets"]]
+        bed = "n/a" if plat["bedrock_usd"] is None else usd(plat["bedrock_usd"])
+        lines += [f"| Bedrock token budgets | | | | {bed} |",
+                  f"| **platform worst case** vs budget {usd(plat['budget_usd'], 'none')} | | | | **{usd(plat['total_usd'], plat['total_status'])}** |"]
     return lines
 
 

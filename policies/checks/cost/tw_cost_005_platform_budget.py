@@ -31,6 +31,8 @@ class PlatformWorstCaseWithinBudget:
     def run(self, index: Index) -> Iterable[Result]:
         m = self.meta
         plat = cost_report(index).platform
+        if not plat.fleets:
+            return  # no NodePool and no node group: nothing can be bought, nothing to bound
         for f in plat.fleets:  # each fence: bounded (and what it costs full), unbounded, or unknown
             what = f"{f.kind} {f.name!r}: {f.limit} -> worst fleet {f.fleet}"
             if f.monthly_usd is None:
