@@ -21,7 +21,7 @@ from .embedding import Embedder, HashingEmbedder, MiniLMEmbedder, OnnxMiniLMEmbe
 from .engine import Conflict, InvalidRequest, KnowledgeBase, NotFound
 from .observability import configure_logging, create_metrics
 from .lexical import LexicalConfig
-from .rerank import ConvexCombinationReranker
+from .rerank import ConvexCombinationReranker, CrossEncoderReranker
 from .settings import Settings
 from .store import Store
 
@@ -57,7 +57,8 @@ def build_kb(settings: Settings, embedder: Embedder | None = None) -> KnowledgeB
         chunking=ChunkingConfig(settings.chunk_max_tokens, settings.chunk_overlap_tokens),
         max_document_bytes=settings.max_document_bytes,
         max_chunks_per_document=settings.max_chunks_per_document,
-        reranker=ConvexCombinationReranker(settings.rerank_alpha),
+        reranker=(CrossEncoderReranker(settings.rerank_model_dir, threads=settings.embed_threads) if settings.rerank_model_dir
+                  else ConvexCombinationReranker(settings.rerank_alpha)),
         rerank_depth=settings.rerank_depth,
         staging_ttl_seconds=settings.staging_ttl_seconds,
         lexical=LexicalConfig(stopwords=settings.bm25_stopwords, stem=settings.bm25_stem, k1=settings.bm25_k1, b=settings.bm25_b),

@@ -1,8 +1,14 @@
-"""Second-stage reranking.
+"""Second-stage reranking over the top of the fused list.
 
-No cross-encoder ships its weights inside a PyPI package reachable here (every cross-encoder
-package found downloads weights from a hub at run time, which this platform forbids), so the
-reranker is a *score-level* one: convex combination of the two first-stage relevance scores over
+Two rerankers behind one protocol:
+
+* :class:`CrossEncoderReranker` — a cross-encoder (query and chunk read together by one
+  transformer, one relevance logit per pair) run by onnxruntime from a directory holding
+  ``model.onnx`` and ``tokenizer.json`` (the layout of an ONNX export of a sentence-transformers
+  ``CrossEncoder`` such as ms-marco-MiniLM-L-6-v2). Set ``rerank_model_dir``. No package reachable
+  from these machines ships cross-encoder weights (checked: see the README), and nothing here
+  downloads them, so the operator supplies the directory (the Dockerfile can COPY it in).
+* :class:`ConvexCombinationReranker` — the default without a model: a *score-level* convex combination of the two first-stage relevance scores over
 the fused candidate set, as analysed by Bruch, Gai & Ingber, "An Analysis of Fusion Functions for
 Hybrid Retrieval" (ACM TOIS 2023). RRF looks only at ranks and throws away how *much* better one
 candidate is than the next; the convex combination puts it back:
@@ -17,6 +23,7 @@ cosine, a dense-only one its real BM25), and min-max normalization is over the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +39,7 @@ class Candidate:
 
 class Reranker(Protocol):
     name: str
+    needs_scores: bool  # True: give each candidate its exact BM25 and cosine scores (costs a vector fetch)
 
     def rerank(self, query: str, candidates: list[Candidate]) -> list[float]: ...
 
@@ -47,6 +55,7 @@ class ConvexCombinationReranker:
             raise ValueError("alpha must be within [0, 1]")
         self.alpha = alpha
         self.name = f"convex-combination(alpha={alpha})"
+        self.needs_scores = True
 
     def rerank(self, query: str, candidates: list[Candidate]) -> list[float]:
         if not candidates:
@@ -54,3 +63,60 @@ class ConvexCombinationReranker:
         dense = _minmax(np.array([c.dense_score for c in candidates], dtype=np.float64))
         lexical = _minmax(np.array([c.bm25_score for c in candidates], dtype=np.float64))
         return (self.alpha * dense + (1.0 - self.alpha) * lexical).tolist()
+
+
+class CrossEncoderReranker:
+    """ONNX cross-encoder: ``score = logit(query, chunk)``, pairs truncated to ``max_tokens`` (the
+    chunk side first), batched and padded to the longest pair of each batch."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 1, max_tokens: int = 512, batch_size: int = 16) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model, tok = model_dir / "model.onnx", model_dir / "tokenizer.json"
+        missing = [p.name for p in (model, tok) if not p.is_file()]
+        if missing:
+            raise ValueError(f"rerank_model_dir {str(model_dir)!r} lacks {', '.join(missing)}: it needs an ONNX cross-encoder "
+                             "(model.onnx with input_ids/attention_mask[/token_type_ids] -> logits) and its tokenizer.json")
+        self._tok = Tokenizer.from_file(str(tok))
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_tokens, strategy="only_second")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        if not {"input_ids", "attention_mask"} <= self._inputs:
+            raise ValueError(f"{model} takes inputs {sorted(self._inputs)}; a cross-encoder needs input_ids and attention_mask")
+        self.batch_size = batch_size
+        self.name = f"cross-encoder({model_dir.name})"
+        self.needs_scores = False
+
+    def scores(self, query: str, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        encodings = self._tok.encode_batch([(query, t) for t in texts])
+        out = np.zeros(len(texts), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for r, i in enumerate(rows):
+                enc = encodings[i]
+                ids[r, : len(enc.ids)] = enc.ids
+                mask[r, : len(enc.ids)] = 1
+                types[r, : len(enc.type_ids)] = enc.type_ids
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = types
+            (logits,) = self._session.run(None, feed)
+            out[rows] = np.asarray(logits, dtype=np.float32).reshape(len(rows), -1)[:, 0]
+        return out
+
+    def rerank(self, query: str, candidates: list[Candidate]) -> list[float]:
+        return self.scores(query, [c.text for c in candidates]).tolist()

@@ -60,7 +60,7 @@ class RetrievalMixin:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         qvec: np.ndarray | None = None
-        if mode != "bm25" or rerank:
+        if mode != "bm25" or (rerank and getattr(self.reranker, "needs_scores", True)):
             qvec = self.embedder.embed([query])[0]
         timings["embed_ms"] = (time.perf_counter() - t0) * 1000
 
@@ -117,9 +117,12 @@ class RetrievalMixin:
 
         if rerank and fused:
             t = time.perf_counter()
-            assert self.reranker is not None and qvec is not None
+            assert self.reranker is not None
             head = fused[: max(self.rerank_depth, top_k)]
-            cands = self._candidates(query, qvec, [k for k, _ in head], [s for _, s in head], payloads, snaps, bm25_scores, dense_scores)  # type: ignore[arg-type]
+            if getattr(self.reranker, "needs_scores", True):  # score-level: exact BM25 and cosine for every candidate
+                cands = self._candidates(query, qvec, [k for k, _ in head], [s for _, s in head], payloads, snaps, bm25_scores, dense_scores)  # type: ignore[arg-type]
+            else:  # a cross-encoder reads the text itself
+                cands = [Candidate(lexical_text(payloads[k]), s, 0.0, 0.0) for k, s in head]  # type: ignore[index]
             new_scores = self.reranker.rerank(query, cands)
             order = np.argsort(-np.asarray(new_scores), kind="stable")
             fused = [(head[i][0], float(new_scores[i])) for i in order]

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     bm25_stem: bool = True
     bm25_k1: float = Field(1.2, gt=0.0, le=10.0)
     bm25_b: float = Field(0.75, ge=0.0, le=1.0)
+    rerank_model_dir: Path | None = Field(
+        None, description="ONNX cross-encoder (model.onnx + tokenizer.json) for rerank=true; unset = the score-level convex combination")
     rerank_alpha: float = Field(0.5, ge=0.0, le=1.0)
     rerank_depth: int = Field(30, ge=1, le=200)
     # access
