@@ -57,6 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
 from _meta import metadata, wait_quiet  # noqa: E402
+from router_overhead import free_port, pct, wait_http  # noqa: E402
 
 MIXES: dict[str, dict[str, float]] = {
     "healthy": {},
@@ -72,8 +73,10 @@ MIXES: dict[str, dict[str, float]] = {
 TIER2_HEALTHY = {"healthy", "t1_5xx", "t1_hang", "t1_reset", "t1_all"}
 
 STUBS = textwrap.dedent('''
-    import asyncio, json, random, socket, struct, sys
+    import asyncio, json, random, sys
     from aiohttp import web
+    sys.path.insert(0, sys.argv[6])
+    from fakes import reset_mid_response, throttled  # the router tests' fault helpers (tests/fakes.py)
 
     faults = {"t1_5xx": 0.0, "t1_hang": 0.0, "t1_reset": 0.0, "t2_throttle": 0.0, "hang_s": 3.0}
     stats = {}
@@ -112,23 +115,14 @@ STUBS = textwrap.dedent('''
                                        "finish_reason": "stop"}],
                           "usage": {"prompt_tokens": 12, "completion_tokens": ct, "total_tokens": 12 + ct}}).encode()
         if f == "t1_reset":
-            resp = web.StreamResponse(status=200, headers={"content-type": "application/json",
-                                                           "content-length": str(len(out))})
-            await resp.prepare(request)
-            await resp.write(out[: len(out) // 2])
-            await asyncio.sleep(0.001)
-            sock = request.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            request.transport.abort()
-            return resp
+            return await reset_mid_response(request, out)
         return web.Response(body=out, content_type="application/json")
 
     async def converse(request):
         body = await request.json()
         if roll("t2_throttle"):
             bump("t2_throttle")
-            return web.json_response({"message": "Too many requests, please wait before trying again."},
-                                     status=429, headers={"x-amzn-ErrorType": "ThrottlingException"})
+            return throttled()
         bump("t2_ok")
         mt = (body.get("inferenceConfig") or {}).get("maxTokens", 8)
         return web.json_response({"output": {"message": {"role": "assistant", "content": [{"text": "ok " * mt}]}},
@@ -172,28 +166,6 @@ TEAMS = {  # name â†’ (key, budgets); limits sized for the default 200 clients Ã
     "tight-usd": ("sk-fault-tu", {"usd_per_month": "0.0030"}),
 }
 CLIENT_TEAMS = ["team-a"] * 8 + ["team-b"] * 6 + ["tight-tokens"] * 3 + ["tight-usd"] * 3  # per 20 clients
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def pct(xs: list[float], p: float) -> float | None:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else None
 
 
 def post_json(url: str, obj: dict) -> dict:
@@ -502,7 +474,8 @@ def main() -> None:
     ports = {k: free_port() for k in ("t1a", "t1b", "t2", "control")}
     redis_proc, redis_url = start_redis(tmp)
     stubs = subprocess.Popen([PY, str(tmp / "stubs.py"), str(ports["t1a"]), str(ports["t1b"]), str(ports["t2"]),
-                              str(ports["control"]), str(a.seed)], start_new_session=True)
+                              str(ports["control"]), str(a.seed), str(REPO / "workloads" / "router" / "tests")],
+                             start_new_session=True)
     load_start = [round(x, 2) for x in os.getloadavg()]
     results = {}
     try:

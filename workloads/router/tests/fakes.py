@@ -5,10 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import zlib
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+
+# ------------------------------------------------------------------------------------ faults (tests, bench)
+async def reset_mid_response(request: web.Request, body: bytes) -> web.StreamResponse:
+    """Status line, headers (Content-Length of the whole ``body``) and half the body, then a TCP reset
+    (SO_LINGER 0 + abort). Used by tests/test_faults.py and bench/router_faults.py."""
+    resp = web.StreamResponse(headers={"content-type": "application/json", "content-length": str(len(body))})
+    await resp.prepare(request)
+    await resp.write(body[: len(body) // 2])
+    await asyncio.sleep(0.005)
+    sock = request.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.transport.abort()
+    return resp
+
+
+def throttled() -> web.Response:
+    """Bedrock's ThrottlingException on the wire (REST-JSON: 429 + x-amzn-ErrorType, as boto3 parses it)."""
+    return web.json_response({"message": "Too many requests, please wait before trying again."},
+                             status=429, headers={"x-amzn-ErrorType": "ThrottlingException"})
 
 
 # ------------------------------------------------------------------------------------ fake vLLM
@@ -108,8 +130,7 @@ class FakeBedrock:
     def _throttled(self) -> web.Response | None:
         if self.throttle_first > 0:
             self.throttle_first -= 1
-            return web.json_response({"message": "Too many requests, please wait before trying again."},
-                                     status=429, headers={"x-amzn-ErrorType": "ThrottlingException"})
+            return throttled()
         return None
 
     async def converse(self, request: web.Request) -> web.Response:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import struct
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 import uvicorn
 from aiohttp import web
 from conftest import KEY_A, boto_session, free_port, make_config, serve
-from fakes import FakeBedrock
+from fakes import FakeBedrock, reset_mid_response, throttled
 
 from tierwise_router.app import create_app
 from tierwise_router.config import RouterConfig
@@ -59,14 +57,7 @@ class FaultyTier1:
         if mode == "hang":
             await asyncio.sleep(HANG_S)
         if mode == "reset":  # status line, headers, half the body, then RST
-            resp = web.StreamResponse(headers={"content-type": "application/json", "content-length": str(len(out))})
-            await resp.prepare(request)
-            await resp.write(out[: len(out) // 2])
-            await asyncio.sleep(0.01)
-            sock = request.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            request.transport.abort()
-            return resp
+            return await reset_mid_response(request, out)
         return web.Response(body=out, content_type="application/json")
 
 
@@ -77,8 +68,7 @@ class ThrottlingBedrock(FakeBedrock):
         body = await request.json()
         if "T2=throttle" in json.dumps(body):
             self.requests.append(body)
-            return web.json_response({"message": "Too many requests, please wait before trying again."},
-                                     status=429, headers={"x-amzn-ErrorType": "ThrottlingException"})
+            return throttled()
         return await super().converse(request)
 
 
