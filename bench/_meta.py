@@ -44,3 +44,14 @@ def wait_quiet(max_load: float, max_wait_s: float, poll_s: float = 5.0) -> dict:
             return {"max_load": max_load, "waited_s": round(time.monotonic() - t0, 1), "load_1m_at_start": seen[-1],
                     "quiet": load <= max_load, "min_load_seen": min(seen)}
         time.sleep(poll_s)
+
+
+def dirty_paths(*paths: str) -> list[str]:
+    """Files under ``paths`` that differ from HEAD (several engineers share this working tree: a result
+    measured with someone's uncommitted edit says so)."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=REPO, capture_output=True,
+                             text=True).stdout
+    except OSError:
+        return []
+    return sorted(ln[3:] for ln in out.splitlines() if ln.strip())

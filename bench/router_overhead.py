@@ -52,7 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
-from _meta import wait_quiet  # noqa: E402
+from _meta import dirty_paths, wait_quiet  # noqa: E402
 KEY = "sk-bench"
 
 STUB = textwrap.dedent('''
@@ -451,6 +451,7 @@ def main() -> None:
                         "host": platform.node(), "cpus": os.cpu_count(), "seed": a.seed, "duration_s": a.duration_s,
                         "reps": a.reps, "rates_rps": rates, "conns": conn_labels, "router_env_extra": extra,
                         "loadavg_start": load_start, "wait_quiet": quiet,
+                        "uncommitted_router_files": dirty_paths("workloads/router", "bench/router_overhead.py"),
                         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                         "config_hash": hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12],
                         "upstream": "Starlette stub on uvicorn+uvloop+httptools (1 process)",
