@@ -49,7 +49,7 @@ class S3Sink:
 
         try:
             self.client.put_object(
-                Bucket=self.bucket, Key=segment_key(self.prefix, name), Body=data, IfNoneMatch="*",
+                Bucket=self.bucket, Key=segment_key(self.prefix, name), Body=data, IfNoneMatch="*", ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
                 ContentType="application/x-ndjson")
         except ClientError as e:

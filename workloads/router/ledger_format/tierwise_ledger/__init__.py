@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ import orjson
 FORMAT = "tierwise-ledger/v1"
 SUFFIX = ".jsonl"
 MAX_SEGMENT_SPAN = dt.timedelta(days=1)  # a segment's entries lie within a day of its first entry
+CLOCK_SLACK = dt.timedelta(minutes=5)  # concurrent writers: an entry may be a little older than the first
 _SEG = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-([A-Za-z0-9._-]{1,63})-([0-9a-f]{16})$")
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -149,26 +150,25 @@ class S3Client(Protocol):  # the part of a boto3 S3 client the reader uses
     def get_object(self, **kw: Any) -> Any: ...
 
 
-def _days(since: dt.datetime, until: dt.datetime) -> Iterator[dt.date]:
-    d, last = (since - MAX_SEGMENT_SPAN).astimezone(dt.UTC).date(), until.astimezone(dt.UTC).date()
-    while d <= last:
-        yield d
-        d += dt.timedelta(days=1)
-
-
 def list_segments(s3: S3Client, bucket: str, prefix: str, since: dt.datetime, until: dt.datetime) -> list[str]:
-    """Keys of the segments that can hold entries in [since, until): listed per dt= partition."""
+    """Keys of the segments that can hold entries in [since, until). ``dt=YYYY-MM-DD`` partitions
+    sort by date, so this is one listing from the first day that can matter to the last, whatever the
+    window's length."""
+    first_day = (since - MAX_SEGMENT_SPAN).astimezone(dt.UTC).date().isoformat()
+    last_day = until.astimezone(dt.UTC).date().isoformat()
+    base = f"{_prefix(prefix)}dt="
     keys = []
-    for day in _days(since, until):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{_prefix(prefix)}dt={day}/"):
-            for o in page.get("Contents", []):
-                name = o["Key"].rsplit("/", 1)[-1]
-                try:
-                    first, _ = parse_segment_name(name)
-                except LedgerFormatError:
-                    continue  # not ours (a stray upload): never parsed as ledger data
-                if first < until:
-                    keys.append(o["Key"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base, StartAfter=base + first_day):
+        for o in page.get("Contents", []):
+            day, _, name = o["Key"][len(base):].partition("/")
+            if day > last_day:
+                return sorted(keys)
+            try:
+                first, _ = parse_segment_name(name)
+            except LedgerFormatError:
+                continue  # not ours (a stray upload): never parsed as ledger data
+            if first < until + CLOCK_SLACK:
+                keys.append(o["Key"])
     return sorted(keys)
 
 
