@@ -14,6 +14,9 @@ from tierwise.policies.checks.cost.tw_cost_002_worst_case_budget import WorstCas
 from tierwise.policies.checks.cost.tw_cost_003_team_budget import TeamBudgetAlerts
 from tierwise.policies.checks.cost.tw_cost_004_quota_within_limits import QuotaWithinPoolLimits
 from tierwise.policies.checks.cost.tw_cost_005_platform_budget import PlatformWorstCaseWithinBudget
+from tierwise.policies.checks.deploy.tw_deploy_001_mig_layouts import MigLayoutsFit
+from tierwise.policies.checks.deploy.tw_deploy_002_gpu_advertiser import OneGpuAdvertiser
+from tierwise.policies.checks.deploy.tw_deploy_003_image_sources import ImagesReachable
 from tierwise.policies.checks.iam.tw_iam_001_workload_binding import WorkloadRoleBinding
 from tierwise.policies.checks.iam.tw_iam_002_least_privilege import LeastPrivilege
 from tierwise.policies.checks.iam.tw_iam_003_bedrock_allowlist import BedrockAllowlist
@@ -29,6 +32,7 @@ ALL: tuple[type, ...] = (
     GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits, PlatformWorstCaseWithinBudget,
     RequiredTags,
     AgentOwnIdentity, AgentModelsViaRouter, AgentDeclaredEgress,
+    MigLayoutsFit, OneGpuAdvertiser, ImagesReachable,
 )
 PACKS_DIR = Path(__file__).parent / "packs"
 

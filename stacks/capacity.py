@@ -8,8 +8,10 @@ from constructs import Construct
 
 from tierwise.config import Environment
 from tierwise.config.model import MigSharing, TimeSliceSharing
+from tierwise.constructs.capacity.image_sources import ImageSources, ImageSourcesProps
 from tierwise.constructs.capacity.karpenter_prerequisites import KarpenterPrerequisites, KarpenterPrerequisitesProps
-from tierwise.constructs.capacity.nvidia_gpu_stack import NvidiaGpuSoftware, NvidiaGpuSoftwareProps
+from tierwise.constructs.capacity.nvidia_gpu_stack import GPU_OPERATOR_IMAGES, NvidiaGpuSoftware, NvidiaGpuSoftwareProps
+from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 
 from .base import TierwiseStack
@@ -30,12 +32,25 @@ class CapacityStack(TierwiseStack):
         self.karpenter = KarpenterPrerequisites(self, "karpenter", props=KarpenterPrerequisitesProps(
             name=f"tierwise-{env.name}", account_id=env.account_id, region=env.region,
             cluster_name=eks.cluster_name, cluster_arn=eks.cluster_arn))
+        # -- images: one place for every upstream registry (cache rules + nvcr.io mirrors), before any chart --------
+        key = EncryptionKey(self, "images-key", props=EncryptionKeyProps(
+            alias=f"tierwise-{env.name}/images", account_id=env.account_id, region=env.region,
+            protect=env.protect_stateful, description="capacity: ECR mirror repositories of upstream images"))
+        self.images = ImageSources(self, "images", key=key, props=ImageSourcesProps(
+            account_id=env.account_id, region=env.region, credential_secrets=env.images.credential_secrets,
+            mirrored=GPU_OPERATOR_IMAGES, protect=env.protect_stateful))
+        self.images.grant_pull(cluster.system_nodes.node_role)
+        self.images.grant_pull(self.karpenter.node_role)
         chart = HelmChart(self, "karpenter-chart", props=HelmChartProps(
             release_name="karpenter", chart="karpenter", repository="oci://public.ecr.aws/karpenter",
             version=KARPENTER_VERSION, namespace="kube-system", create_namespace=False,
             values={"settings": {"clusterName": eks.cluster_name, "interruptionQueue": self.karpenter.queue_name},
-                    "serviceAccount": {"name": "karpenter"}, "replicas": 2, **SYSTEM_PLACEMENT}))
+                    "serviceAccount": {"name": "karpenter"}, "replicas": 2, **SYSTEM_PLACEMENT,
+                    # the chart's default names public.ecr.aws with a digest of its own release; pin the tag we deploy
+                    "controller": {"image": {"repository": self.images.repository("public.ecr.aws/karpenter/controller"),
+                                             "tag": KARPENTER_VERSION, "digest": ""}}}))
         chart.release.node.add_dependency(self.karpenter.controller.association)
         NvidiaGpuSoftware(self, "nvidia", props=NvidiaGpuSoftwareProps(
+            images=self.images,
             mig_layouts={p.name: dict(p.sharing.layout) for p in env.gpu_pools if isinstance(p.sharing, MigSharing)},
             time_slicing={p.name: p.sharing.replicas_per_gpu for p in env.gpu_pools if isinstance(p.sharing, TimeSliceSharing)}))

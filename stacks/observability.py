@@ -25,10 +25,9 @@ from tierwise.constructs.observability.gpu_usage_snapshot import GpuUsageSnapsho
 from tierwise.constructs.platform.team_namespace import TeamNamespace, TeamNamespaceProps
 from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
 from tierwise.constructs.serving.network_policy import NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp
-from tierwise.constructs.serving.pull_through_cache import EcrPullThroughCache, EcrPullThroughCacheProps
 
 from .base import PLATFORM_COST_CENTER, SHARED_TEAM, TierwiseStack
-from .capacity import SYSTEM_PLACEMENT
+from .capacity import SYSTEM_PLACEMENT, CapacityStack
 from .cluster import ClusterStack
 from .tenancy import SERVING_NAMESPACE
 
@@ -64,7 +63,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 class ObservabilityStack(TierwiseStack):
     layer = "observability"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack) -> None:
+    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
         super().__init__(scope, env)
         eks = cluster.eks
         self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
@@ -79,9 +78,7 @@ class ObservabilityStack(TierwiseStack):
             name=ns, team=SHARED_TEAM, cost_center=PLATFORM_COST_CENTER, pod_security="restricted"))
 
         # -- images: Prometheus from quay.io through ECR; our tool image from our own repository ------------------
-        quay = EcrPullThroughCache(self, "quay-cache", props=EcrPullThroughCacheProps(
-            prefix=ob.quay_cache_prefix, upstream_registry_url="quay.io", account_id=env.account_id, region=env.region))
-        quay.grant_pull(cluster.system_nodes.node_role)
+        images = capacity.images  # quay.io through the capacity stack's ECR cache (tierwise.config.registries)
         key = EncryptionKey(self, "key", props=EncryptionKeyProps(
             alias=f"tierwise-{env.name}/observability", account_id=env.account_id, region=env.region,
             protect=env.protect_stateful, description="observability: ECR repository of the tierwise-report image"))
@@ -93,12 +90,12 @@ class ObservabilityStack(TierwiseStack):
         ours = {
             "alertmanager": {"enabled": False}, "kube-state-metrics": {"enabled": False},
             "prometheus-node-exporter": {"enabled": False}, "prometheus-pushgateway": {"enabled": False},
-            "configmapReload": {"prometheus": {"image": {"repository": quay.image(
+            "configmapReload": {"prometheus": {"image": {"repository": images.repository(
                 "quay.io/prometheus-operator/prometheus-config-reloader")},
                 "containerSecurityContext": hardened}},
             "server": {
                 "fullnameOverride": service,
-                "image": {"repository": quay.image("quay.io/prometheus/prometheus")},
+                "image": {"repository": images.repository("quay.io/prometheus/prometheus")},
                 "service": {"servicePort": service_port},
                 "persistentVolume": {"enabled": False},
                 "emptyDir": {"sizeLimit": f"{ob.prometheus_storage_gib}Gi"},

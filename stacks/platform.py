@@ -13,7 +13,7 @@ from tierwise.constructs.platform.team_queue import MIG_RESOURCE
 from tierwise.helm_values import chart_default
 
 from .base import TierwiseStack
-from .capacity import SYSTEM_PLACEMENT
+from .capacity import SYSTEM_PLACEMENT, CapacityStack
 from .cluster import ClusterStack
 
 KUEUE_VERSION = "0.19.2"
@@ -43,10 +43,16 @@ def kueue_manager_config(ours: dict) -> str:
 class PlatformStack(TierwiseStack):
     layer = "platform"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack) -> None:
+    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
         super().__init__(scope, env)
         eks = cluster.eks
         self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
+        images = capacity.images
+        # Images through the ECR caches (tierwise.config.registries). The charts' values.yaml in git name staging
+        # images (kueue) or `main` (lws) that their release process rewrites, so the released tag is pinned here.
+        keda_registry = {c: dict(zip(("registry", "repository"), images.registry_and_path(f"ghcr.io/kedacore/{r}")))
+                         for c, r in (("keda", "keda"), ("metricsApiServer", "keda-metrics-apiserver"),
+                                      ("webhooks", "keda-admission-webhooks"))}
         # Kueue counts MIG slices handed out through DRA as one logical resource (DRA support in Kueue's config; its
         # KueueDRAIntegration gate is on by default at 0.19, and an unknown gate would make the manager exit).
         kueue_config = kueue_manager_config({
@@ -55,12 +61,16 @@ class PlatformStack(TierwiseStack):
         HelmChart(self, "kueue", props=HelmChartProps(
             release_name="kueue", chart="kueue", repository="oci://registry.k8s.io/kueue/charts", version=KUEUE_VERSION,
             namespace="kueue-system",
-            values={"controllerManager": {**SYSTEM_PLACEMENT},
+            values={"controllerManager": {**SYSTEM_PLACEMENT,
+                                          "manager": {"image": {"repository": images.repository("registry.k8s.io/kueue/kueue"),
+                                                                "tag": f"v{KUEUE_VERSION}"}}},
                     "managerConfig": {"controllerManagerConfigYaml": kueue_config}}))
         HelmChart(self, "lws", props=HelmChartProps(
             release_name="lws", chart="lws", repository="oci://registry.k8s.io/lws/charts", version=LWS_VERSION,
-            namespace="lws-system", values=SYSTEM_PLACEMENT))
+            namespace="lws-system", values={**SYSTEM_PLACEMENT, "image": {"manager": {
+                "repository": images.repository("registry.k8s.io/lws/lws"), "tag": f"v{LWS_VERSION}"}}}))
         HelmChart(self, "keda", props=HelmChartProps(
             release_name="keda", chart="keda", repository="https://kedacore.github.io/charts", version=KEDA_VERSION,
-            namespace="keda", values=SYSTEM_PLACEMENT))
+            namespace="keda", values={**SYSTEM_PLACEMENT, "image": {
+                c: {**reg, "tag": KEDA_VERSION} for c, reg in keda_registry.items()}}))
         CrdBundle(self, "gateway-crds", props=CrdBundleProps(files=GATEWAY_CRDS))

@@ -32,7 +32,6 @@ from tierwise.constructs.serving.network_policy import (
     NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
 from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
 from tierwise.constructs.serving.pod_defaults import POD_IDENTITY_AGENT_CIDR, selector
-from tierwise.constructs.serving.pull_through_cache import DOCKER_HUB, EcrPullThroughCache, EcrPullThroughCacheProps
 from tierwise.constructs.serving.queue_scaled_object import PrometheusQueue, QueueScaledObject, QueueScaledObjectProps
 from tierwise.constructs.serving.router_config import BASE_FILE, KEYS_FILE, MERGE_SCRIPT, render_router_base_file
 from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
@@ -47,7 +46,7 @@ from .tenancy import SERVING_NAMESPACE, host_share, units_per_gpu
 ROUTER_PORT = 8080
 RAG_PORT = 8080  # the port the workload Dockerfiles serve on
 GUARDRAILS_PORT = 8080
-QDRANT_CHART_VERSION = "1.15.0"
+QDRANT_CHART_VERSION = "1.19.0"  # server v1.19.0; qdrant-client 1.20 (rag) supports servers one minor apart
 QDRANT_PORTS = {"http": 6333, "grpc": 6334, "p2p": 6335}
 QDRANT_LABELS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": "qdrant"}
 SERVICES = ("router", "rag", "guardrails")
@@ -106,12 +105,8 @@ class ServingStack(TierwiseStack):
         images = {s: EcrRepository(repos, s, key=key, props=EcrRepositoryProps(name=f"tierwise/{s}", protect=protect)).image(
             sv.service_image_tag) for s in SERVICES}
 
-        # vLLM from Docker Hub through ECR: prod's egress allowlist has no Docker Hub; GPU nodes pull via the ECR endpoints
-        self.docker_hub = EcrPullThroughCache(self, "docker-hub-cache", props=EcrPullThroughCacheProps(
-            prefix=sv.docker_hub_cache_prefix, upstream_registry_url=DOCKER_HUB, account_id=env.account_id,
-            region=env.region, credential_secret_name=sv.docker_hub_credentials_secret))
-        self.docker_hub.grant_pull(capacity.karpenter.node_role)
-        vllm_image = self.docker_hub.image(sv.vllm_image)
+        # vLLM from Docker Hub through the capacity stack's ECR cache: prod's egress allowlist has no Docker Hub
+        vllm_image = capacity.images.image(sv.vllm_image)
         # the CSI driver the model servers' S3 volumes need; read-only to exactly the weights and adapters they mount
         weights = sorted({m.source for m in env.models} | {m.speculative_model for m in env.models if m.speculative_model})
         adapted = sorted(m.name for m in env.models if m.lora_adapters)
@@ -137,7 +132,6 @@ class ServingStack(TierwiseStack):
                 adapters=[LoraAdapterSpec(a.name, a.rank) for a in m.lora_adapters], max_loras=m.max_loras,
                 max_lora_rank=m.max_lora_rank, speculative_source=m.speculative_model, load_timeout_s=sv.model_load_timeout_s,
                 role_name=f"{prefix}-vllm-{m.name}", **identity))
-            server.workload.manifest.node.add_dependency(self.docker_hub.rule)
             self.model_servers[m.name] = server
             QueueScaledObject(s, "autoscaler", props=QueueScaledObjectProps(
                 name=server.workload_name, namespace=ns, target_kind=server.kind, target_api_version=server.api_version,
@@ -200,7 +194,8 @@ class ServingStack(TierwiseStack):
                 "replicaCount": sv.qdrant_replicas, "persistence": {"size": f"{sv.qdrant_storage_gib}Gi"},
                 "config": {"cluster": {"enabled": sv.qdrant_replicas > 1}, "telemetry_disabled": True},
                 "podDisruptionBudget": {"enabled": sv.qdrant_replicas > 1, "maxUnavailable": 1},
-                "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT}))
+                "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT,
+                "image": {"repository": capacity.images.repository("docker.io/qdrant/qdrant")}}))
 
         # -- network: exactly the flows the services need --------------------------------------
         self._network_policies(env, ns, router.selector, rag.selector, guardrails.selector)

@@ -11,7 +11,7 @@ from tierwise.config import Environment
 from tierwise.config.hardware import FAMILIES
 from tierwise.config.model import GpuPool, MigSharing, TimeSliceSharing
 from tierwise.constructs.capacity.gpu_node_class import GpuNodeClass, GpuNodeClassProps
-from tierwise.constructs.capacity.gpu_node_pool import GpuNodePool, GpuNodePoolProps
+from tierwise.constructs.capacity.gpu_node_pool import ADVERTISER_LABEL, DEVICE_PLUGIN_DEPLOY_LABEL, GpuNodePool, GpuNodePoolProps
 from tierwise.constructs.capacity.mig_claim_template import MigClaimTemplate, MigClaimTemplateProps
 from tierwise.constructs.kubernetes import KubernetesObject
 from tierwise.constructs.platform.gpu_resource_flavor import GpuResourceFlavor, GpuResourceFlavorProps
@@ -57,11 +57,12 @@ class TenancyStack(TierwiseStack):
             scope_ = Construct(pools, pool.name)
             GpuNodeClass(scope_, "node-class", props=GpuNodeClassProps(
                 name=pool.name, cluster_name=eks.cluster_name, node_role_name=capacity.karpenter.node_role_name, disk_gib=pool.disk_gib))
-            extra: dict[str, str] = {}
+            extra: dict[str, str] = {ADVERTISER_LABEL: "device-plugin"}
             if isinstance(pool.sharing, MigSharing):
-                extra = {"nvidia.com/mig.config": pool.name, "nvidia.com/gpu.deploy.device-plugin": "false"}
+                # MIG slices go through DRA only: the device plugin is off, the DRA kubelet plugin selects this label.
+                extra = {"nvidia.com/mig.config": pool.name, DEVICE_PLUGIN_DEPLOY_LABEL: "false", ADVERTISER_LABEL: "dra"}
             elif isinstance(pool.sharing, TimeSliceSharing):
-                extra = {"nvidia.com/device-plugin.config": pool.name}
+                extra = {"nvidia.com/device-plugin.config": pool.name, ADVERTISER_LABEL: "device-plugin"}
             GpuNodePool(scope_, "node-pool", props=GpuNodePoolProps(
                 name=pool.name, node_class_name=pool.name, instance_families=pool.instance_families,
                 capacity_types=pool.capacity_types, gpu_limit=pool.gpu_limit, cpu_limit=pool.effective_cpu_limit,

@@ -39,7 +39,7 @@ def build_app(env: Environment, outdir: str | None = None):
     network = NetworkStack(app, env)
     cluster = ClusterStack(app, env, network=network)
     capacity = CapacityStack(app, env, cluster=cluster)
-    platform = PlatformStack(app, env, cluster=cluster)
+    platform = PlatformStack(app, env, cluster=cluster, capacity=capacity)
     tenancy = TenancyStack(app, env, cluster=cluster, capacity=capacity)
     tenancy.add_dependency(platform)
     GovernanceStack(app, env)
@@ -48,7 +48,7 @@ def build_app(env: Environment, outdir: str | None = None):
     training = TrainingStack(app, env, cluster=cluster, models_bucket=serving.models_bucket,
                              adapters_bucket=serving.adapters_bucket)
     training.add_dependency(serving)
-    observability = ObservabilityStack(app, env, cluster=cluster)
+    observability = ObservabilityStack(app, env, cluster=cluster, capacity=capacity)
     observability.add_dependency(serving)
     agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)
     agents.add_dependency(serving)

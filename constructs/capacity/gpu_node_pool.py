@@ -19,6 +19,12 @@ POOL_LABEL = "tierwise.io/pool"
 SHARING_LABEL = "tierwise.io/gpu-sharing"
 #: Schedulable units one physical GPU yields: 1 (full), MIG slices per GPU, or time-sliced replicas.
 UNITS_LABEL = "tierwise.io/gpu-units-per-gpu"
+#: Which component advertises this pool's GPUs to the kubelet: `dra` (NVIDIA DRA kubelet plugin, MIG pools) or
+#: `device-plugin` (NVIDIA device plugin: full and time-sliced pools). Exactly one of them may run on a node, or
+#: both advertise the same GPUs; the DRA driver's kubelet plugin selects on this label.
+ADVERTISER_LABEL = "tierwise.io/gpu-advertiser"
+#: The GPU operator skips its device plugin on nodes labelled with this set to "false".
+DEVICE_PLUGIN_DEPLOY_LABEL = "nvidia.com/gpu.deploy.device-plugin"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 
 

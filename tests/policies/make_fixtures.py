@@ -292,3 +292,70 @@ d = HERE / "TW-TAG-001" / "stacks" / "fx-serving"
 d.mkdir(parents=True, exist_ok=True)
 (d / "cdk.tf.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 print("fixtures written under", HERE)
+
+
+# --- deploy-semantic checks (TW-DEPLOY-*) ---------------------------------------------------------------------------
+def gpu_pool(name, family, labels):
+    np = nodepool(name, {"nvidia.com/gpu": 8}, family=family)
+    np["spec"]["template"]["metadata"]["labels"].update(labels)
+    return np
+
+
+def mig_layouts(layouts):
+    cfg = {"version": "v1", "mig-configs": {n: [{"devices": "all", "mig-enabled": True, "mig-devices": lay}]
+                                            for n, lay in layouts.items()}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "tierwise-mig-layouts", "namespace": "gpu-operator"},
+            "data": {"config.yaml": json.dumps(cfg, sort_keys=True)}}
+
+
+write("TW-DEPLOY-001", {
+    "fx-capacity": {("kubernetes_manifest", "layouts"): k8s("layouts", mig_layouts({
+        "fits-80": {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}, "nine-memory-slices": {"3g.40gb": 2, "1g.10gb": 1},
+        "eight-compute-slices": {"4g.40gb": 1, "3g.40gb": 1, "1g.10gb": 1}})) },
+    "fx-tenancy": {
+        ("kubernetes_manifest", "pass_a100_80"): k8s("pass_a100_80", gpu_pool("a", "p4de", {"nvidia.com/mig.config": "fits-80"})),
+        ("kubernetes_manifest", "fail_memory"): k8s("fail_memory", gpu_pool("b", "p4de", {"nvidia.com/mig.config": "nine-memory-slices"})),
+        ("kubernetes_manifest", "fail_compute"): k8s("fail_compute", gpu_pool("c", "p5", {"nvidia.com/mig.config": "eight-compute-slices"})),
+        ("kubernetes_manifest", "fail_undefined"): k8s("fail_undefined", gpu_pool("d", "p4de", {"nvidia.com/mig.config": "nope"})),
+        ("kubernetes_manifest", "no_mig"): k8s("no_mig", gpu_pool("e", "g6", {})),
+    }})
+
+write("TW-DEPLOY-002", {
+    "fx-capacity": {
+        ("helm_release", "operator"): {"name": "gpu-operator", "chart": "gpu-operator", "version": "fx", "values": [json.dumps({})]},
+        ("helm_release", "dra"): {"name": "dra", "chart": "dra-driver-nvidia-gpu", "version": "fx", "values": [json.dumps(
+            {"gpuResourcesEnabledOverride": True, "kubeletPlugin": {"nodeSelector": {"tierwise.io/gpu-advertiser": "dra"}}})]},
+    },
+    "fx-tenancy": {
+        ("kubernetes_manifest", "pass_mig_dra"): k8s("pass_mig_dra", gpu_pool("m", "p4d", {
+            "nvidia.com/gpu.deploy.device-plugin": "false", "tierwise.io/gpu-advertiser": "dra"})),
+        ("kubernetes_manifest", "pass_full_device_plugin"): k8s("pass_full_device_plugin", gpu_pool("f", "p5", {
+            "tierwise.io/gpu-advertiser": "device-plugin"})),
+        # the old defect: the DRA kubelet plugin selected every GPU node, the device plugin was only off on MIG pools
+        ("kubernetes_manifest", "fail_both"): k8s("fail_both", gpu_pool("b", "g6", {"tierwise.io/gpu-advertiser": "dra"})),
+        ("kubernetes_manifest", "fail_neither"): k8s("fail_neither", gpu_pool("n", "g6", {"nvidia.com/gpu.deploy.device-plugin": "false"})),
+    }})
+
+
+def deployment_with(name, image):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "x"},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "template": {"metadata": {"labels": {"app": name}},
+                     "spec": {"containers": [{"name": "main", "image": image}]}}}}
+
+
+ECR = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+write("TW-DEPLOY-003", {
+    "fx-network": {("aws_networkfirewall_rule_group", "egress"): rg([".amazonaws.com", "pypi.org"])},
+    "fx-capacity": {
+        ("aws_ecr_pull_through_cache_rule", "k8s"): {"ecr_repository_prefix": "k8s", "upstream_registry_url": "registry.k8s.io"},
+        ("aws_ecr_repository", "mirror"): {"name": "nvcr/nvidia/gpu-operator"},
+        ("kubernetes_manifest", "pass_cached"): k8s("pass_cached", deployment_with("a", f"{ECR}/k8s/kueue/kueue:v0.19.2")),
+        ("kubernetes_manifest", "pass_mirrored"): k8s("pass_mirrored", deployment_with("b", f"{ECR}/nvcr/nvidia/gpu-operator:v25.10.1")),
+        ("kubernetes_manifest", "pass_allowlisted"): k8s("pass_allowlisted", deployment_with("c", "pypi.org/some/image:1")),
+        ("kubernetes_manifest", "pass_own_repo"): k8s("pass_own_repo", deployment_with("d", "${aws_ecr_repository.mirror.repository_url}:1")),
+        ("kubernetes_manifest", "fail_upstream"): k8s("fail_upstream", deployment_with("e", "quay.io/prometheus/prometheus:v3")),
+        ("kubernetes_manifest", "fail_docker_hub"): k8s("fail_docker_hub", deployment_with("f", "vllm/vllm-openai:v0.32.0")),
+        ("kubernetes_manifest", "fail_mirror_missing"): k8s("fail_mirror_missing", deployment_with("g", f"{ECR}/nvcr/nvidia/cuda:13")),
+        ("kubernetes_manifest", "fail_cache_missing"): k8s("fail_cache_missing", deployment_with("h", f"{ECR}/quay/prometheus/prometheus:v3")),
+    }})
+(HERE / "TW-DEPLOY-003" / "tierwise.json").write_text(json.dumps({"environment": "fx", "region": "us-east-1"}) + "\n")

