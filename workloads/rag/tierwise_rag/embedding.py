@@ -144,6 +144,21 @@ def export_onnx(model_path: Path | None = None, cache_dir: Path | None = None) -
     return target
 
 
+def ort_session(path: Path, threads: int):  # type: ignore[no-untyped-def]
+    """A CPU onnxruntime session with ``threads`` intra-op threads and no busy-waiting: on a shared node
+    spinning worker threads burn the CPU other work needs (measured under load: same or better wall
+    time, less CPU)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxMiniLMEmbedder:
     """all-MiniLM-L6-v2 run by onnxruntime on CPU, tokenized by the model's own ``tokenizer.json``.
 
@@ -157,7 +172,6 @@ class OnnxMiniLMEmbedder:
         self, model_path: Path | None = None, *, threads: int | None = None, batch_threads: int | None = None,
         cache_dir: Path | None = None, onnx_path: Path | None = None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = model_path or packaged_model_path()
@@ -171,26 +185,12 @@ class OnnxMiniLMEmbedder:
         self._counter = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._counter.no_padding()
         self._counter.no_truncation()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or 1
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # No busy-waiting worker threads: on a shared node spinning burns the CPU other work needs
-        # (measured under load: same or better wall time, less CPU).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(self.onnx_path, threads or 1)
         # Ingestion batches may use more cores than a query (whose latency must stay steady on a busy
         # node): a second session over the same graph, used only for multi-text calls.
         self._batch_session = self._session
         if batch_threads and batch_threads != (threads or 1):
-            bopts = ort.SessionOptions()
-            bopts.intra_op_num_threads = batch_threads
-            bopts.inter_op_num_threads = 1
-            bopts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            bopts.log_severity_level = 3
-            bopts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self._batch_session = ort.InferenceSession(str(self.onnx_path), bopts, providers=["CPUExecutionProvider"])
+            self._batch_session = ort_session(self.onnx_path, batch_threads)
 
     def _run(self, encodings: list, session=None) -> np.ndarray:  # type: ignore[type-arg,no-untyped-def]
         width = max(len(e.ids) for e in encodings)

@@ -70,8 +70,9 @@ class CrossEncoderReranker:
     chunk side first), batched and padded to the longest pair of each batch."""
 
     def __init__(self, model_dir: Path, *, threads: int = 1, max_tokens: int = 512, batch_size: int = 16) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        from .embedding import ort_session
 
         model, tok = model_dir / "model.onnx", model_dir / "tokenizer.json"
         missing = [p.name for p in (model, tok) if not p.is_file()]
@@ -81,12 +82,7 @@ class CrossEncoderReranker:
         self._tok = Tokenizer.from_file(str(tok))
         self._tok.no_padding()
         self._tok.enable_truncation(max_tokens, strategy="only_second")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(model, threads)
         self._inputs = {i.name for i in self._session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= self._inputs:
             raise ValueError(f"{model} takes inputs {sorted(self._inputs)}; a cross-encoder needs input_ids and attention_mask")
