@@ -50,6 +50,7 @@ QDRANT_CHART_VERSION = "1.19.0"  # server v1.19.0; qdrant-client 1.20 (rag) supp
 QDRANT_PORTS = {"http": 6333, "grpc": 6334, "p2p": 6335}
 QDRANT_LABELS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": "qdrant"}
 SERVICES = ("router", "rag", "guardrails")
+LEDGER_PREFIX = "ledger/router"  # the router's usage ledger segments (its role may only add objects here)
 
 
 def model_resources(env: Environment, m: CatalogModel) -> tuple[str, int]:
@@ -95,6 +96,11 @@ class ServingStack(TierwiseStack):
             name=f"{bucket}-knowledge", noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
         self.audit_bucket = DataBucket(self, "audit-bucket", key=key, access_logs=logs, props=DataBucketProps(
             name=f"{bucket}-audit", object_lock_days=sv.audit_retention_days, protect=protect))
+        # the router's usage ledger (tierwise_router/shipper.py): what every settled request cost, locked for as long
+        # as the audit trail and expired after it; entries are deduplicated on read, so no overwrite is ever needed
+        self.ledger_bucket = DataBucket(self, "ledger-bucket", key=key, access_logs=logs, props=DataBucketProps(
+            name=f"{bucket}-ledger", object_lock_days=sv.audit_retention_days, expiration_days=sv.audit_retention_days,
+            noncurrent_version_days=sv.noncurrent_version_days, protect=protect))
         self.escalations = EscalationQueue(self, "escalation-queue", key=key, props=EscalationQueueProps(
             name=f"{prefix}-escalations", retention_days=sv.escalation_retention_days, max_receives=sv.escalation_max_receives))
         ValkeyCache(self, "budget-cache", key=key, props=ValkeyCacheProps(
@@ -170,9 +176,15 @@ class ServingStack(TierwiseStack):
         keys_dir = f"{CONFIG_DIR}/secrets/{sv.router_api_keys_secret}"
         router = self._service(
             "router", sv.router, images, ROUTER_PORT, svc_common, create_hpa=False,
-            statements=[self._bedrock_statement(env)] if env.bedrock.allowed_model_ids else [],
+            statements=([self._bedrock_statement(env)] if env.bedrock.allowed_model_ids else [])
+            + self.ledger_bucket.grant_write(LEDGER_PREFIX, sid="Ledger"),
             env={"TIERWISE_ROUTER_ENV": "dev" if env.name == "dev" else "prod", "TIERWISE_ROUTER_CONFIG_PATH": "/tmp/router.json",
                  "TIERWISE_ROUTER_BUDGET_BACKEND": "redis", "TIERWISE_ROUTER_LEDGER_PATH": "/tmp/ledger/ledger.jsonl",
+                 # /tmp is the pod's emptyDir: a request is answered only once S3 holds its ledger entry (durable
+                 # acks), so losing the pod loses nothing settled; the local backlog stays well under the volume
+                 "TIERWISE_ROUTER_LEDGER_S3_BUCKET": self.ledger_bucket.bucket_name,
+                 "TIERWISE_ROUTER_LEDGER_S3_PREFIX": LEDGER_PREFIX, "TIERWISE_ROUTER_LEDGER_S3_REGION": env.region,
+                 "TIERWISE_ROUTER_LEDGER_ACK": "durable", "TIERWISE_ROUTER_LEDGER_LOCAL_MAX_BYTES": str(256 << 20),
                  "AWS_REGION": env.region},
             secret_env=[SecretEnv("TIERWISE_ROUTER_REDIS_URL", sv.router_redis_secret, "redis-url")] + (
                 [SecretEnv("TIERWISE_ROUTER_RAG_API_KEY", sv.rag_router_key_secret, "api-key")]
@@ -209,11 +221,10 @@ class ServingStack(TierwiseStack):
 
     @staticmethod
     def _bedrock_statement(env: Environment):
-        from tierwise.constructs.governance.bedrock_access import INVOKE_ACTIONS, foundation_model_arn
+        from tierwise.constructs.governance.bedrock_access import INVOKE_ACTIONS
         from tierwise.constructs.iam import Statement
 
-        return Statement(INVOKE_ACTIONS, [foundation_model_arn(env.region, m) for m in sorted(env.bedrock.allowed_model_ids)],
-                         sid="InvokeAllowedModelsOnly")
+        return Statement(INVOKE_ACTIONS, env.bedrock_invoke_arns, sid="InvokeAllowedModelsOnly")
 
     def _network_policies(self, env: Environment, ns: str, router: dict, rag: dict, guardrails: dict) -> None:
         vpc = env.network.vpc_cidr
@@ -223,6 +234,10 @@ class ServingStack(TierwiseStack):
         aws_apis = {"to": [cidr(vpc)], "ports": tcp(443)}  # interface VPC endpoints (Bedrock, SQS, STS) in the VPC
         pod_identity = {"to": [cidr(POD_IDENTITY_AGENT_CIDR)], "ports": tcp(80)}
         model_peers = [pods(s.selector) for s in self.model_servers.values()]
+        # S3 through the S3 gateway endpoint: public S3 ranges, bounded by the bucket policies and the roles;
+        # NetworkPolicy cannot name a prefix list, so 443 is open for the pods that use S3 only.
+        public_443 = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                                         "169.254.0.0/16"]}}], "ports": tcp(443)}
 
         def np(id_: str, sel: dict, ingress=(), egress=()):
             NetworkPolicy(pol, id_, props=NetworkPolicyProps(name=id_, namespace=ns, pod_selector=sel,
@@ -232,20 +247,14 @@ class ServingStack(TierwiseStack):
            ingress=[{"from": [clients], "ports": tcp(ROUTER_PORT)}, {"from": [monitoring], "ports": tcp(ROUTER_PORT)}],
            egress=[*([{"to": model_peers, "ports": tcp(VLLM_PORT)}] if model_peers else []),
                    {"to": [pods(rag)], "ports": tcp(RAG_PORT)}, {"to": [pods(guardrails)], "ports": tcp(GUARDRAILS_PORT)},
-                   {"to": [cidr(vpc)], "ports": tcp(VALKEY_PORT)}, aws_apis, pod_identity])
+                   {"to": [cidr(vpc)], "ports": tcp(VALKEY_PORT)}, public_443, aws_apis, pod_identity])
         np("rag", rag,
            ingress=[{"from": [pods(router)], "ports": tcp(RAG_PORT)}, {"from": [monitoring], "ports": tcp(RAG_PORT)}],
            egress=[{"to": [pods(QDRANT_LABELS)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},
-                   # S3 (knowledge bucket) through the S3 gateway endpoint: public S3 ranges, bounded by the bucket policy
-                   # and the role; NetworkPolicy cannot name a prefix list, so 443 is open for this pod only.
-                   {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                                                         "169.254.0.0/16"]}}], "ports": tcp(443)},
-                   aws_apis, pod_identity])
+                   public_443, aws_apis, pod_identity])  # S3: the knowledge bucket
         np("guardrails", guardrails,
            ingress=[{"from": [pods(router)], "ports": tcp(GUARDRAILS_PORT)}, {"from": [monitoring], "ports": tcp(GUARDRAILS_PORT)}],
-           egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                                                         "169.254.0.0/16"]}}], "ports": tcp(443)},
-                   aws_apis, pod_identity])
+           egress=[public_443, aws_apis, pod_identity])
         for name, s in self.model_servers.items():
             ingress = [{"from": [pods(router)], "ports": tcp(VLLM_PORT)}, {"from": [monitoring], "ports": tcp(VLLM_PORT)}]
             egress = []

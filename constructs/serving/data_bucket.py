@@ -43,6 +43,10 @@ class DataBucketProps:
     object_lock_days: int | None = None
     #: Expire noncurrent versions after this many days; kept forever when omitted.
     noncurrent_version_days: int | None = None
+    #: Expire current versions this many days after creation (a delete marker; with versioning the data goes
+    #: once `noncurrent_version_days` have also passed, and never before an object lock's retention ends).
+    #: Kept forever when omitted.
+    expiration_days: int | None = None
     #: Incomplete multipart uploads are aborted (and stop costing storage) after this many days.
     abort_incomplete_multipart_days: int = 7
     #: Send object events to EventBridge (default bus; free for S3 events). Off: no event notifications.
@@ -55,7 +59,7 @@ class DataBucket(Construct):
     """Creates `aws_s3_bucket`, `aws_s3_bucket_public_access_block` (all blocked),
     `aws_s3_bucket_ownership_controls` (BucketOwnerEnforced), `aws_s3_bucket_server_side_encryption_configuration`
     (SSE-KMS with bucket keys), `aws_s3_bucket_policy` (deny non-TLS), `aws_s3_bucket_lifecycle_configuration`
-    (abort incomplete multipart uploads; expire noncurrent versions when configured), `aws_s3_bucket_logging`
+    (abort incomplete multipart uploads; expire current and noncurrent versions when configured), `aws_s3_bucket_logging`
     (server access logs to `access_logs`, or to an `AccessLogBucket` `<name>-logs` created here when none is
     given), `aws_s3_bucket_notification` (EventBridge, unless disabled), and when configured
     `aws_s3_bucket_versioning` and `aws_s3_bucket_object_lock_configuration`.
@@ -71,6 +75,9 @@ class DataBucket(Construct):
             raise ValueError(f"DataBucket {p.name}: object_lock_days must be >= 1, got {p.object_lock_days}")
         if p.noncurrent_version_days is not None and not (p.enable_versioning or p.object_lock_days):
             raise ValueError(f"DataBucket {p.name}: noncurrent_version_days needs versioning")
+        if p.expiration_days is not None and p.expiration_days < (p.object_lock_days or 1):
+            raise ValueError(f"DataBucket {p.name}: expiration_days must be >= 1 and >= object_lock_days "
+                             f"({p.object_lock_days}), got {p.expiration_days}: an object cannot expire while it is locked")
         if p.abort_incomplete_multipart_days < 1:
             raise ValueError(f"DataBucket {p.name}: abort_incomplete_multipart_days must be >= 1, "
                              f"got {p.abort_incomplete_multipart_days}")
@@ -98,6 +105,9 @@ class DataBucket(Construct):
         if p.noncurrent_version_days is not None:
             rules.append({"id": "expire-noncurrent", "status": "Enabled", "filter": [{"prefix": ""}],
                           "noncurrent_version_expiration": [{"noncurrent_days": p.noncurrent_version_days}]})
+        if p.expiration_days is not None:
+            rules.append({"id": "expire-current", "status": "Enabled", "filter": [{"prefix": ""}],
+                          "expiration": [{"days": p.expiration_days}]})
         S3BucketLifecycleConfiguration(self, "lifecycle", bucket=self.bucket.id, rule=struct_list(rules))
         if access_logs is None:
             caller = DataAwsCallerIdentity(self, "caller")
