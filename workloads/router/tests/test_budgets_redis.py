@@ -45,7 +45,9 @@ async def test_200_concurrent_against_budget_of_50(backend, redis_url, tmp_path,
     if backend == "redis":
         s |= {"budget_backend": "redis", "redis_url": redis_url}
     # two router replicas sharing the budget store (for memory: one replica, the single-process case)
-    ctxs = [client_for(Settings(**s), cfg, now=lambda: NOW) for _ in range(2 if backend == "redis" else 1)]
+    # (each replica owns its ledger directory: the ledger takes an flock on it)
+    ctxs = [client_for(Settings(**(s | {"ledger_path": tmp_path / f"r{i}" / "l.jsonl"})), cfg, now=lambda: NOW)
+            for i in range(2 if backend == "redis" else 1)]
     clients = [await c.__aenter__() for c in ctxs]
     try:
         async def one(i: int) -> httpx.Response:
