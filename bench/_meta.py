@@ -55,3 +55,13 @@ def dirty_paths(*paths: str) -> list[str]:
     except OSError:
         return []
     return sorted(ln[3:] for ln in out.splitlines() if ln.strip())
+
+
+def router_package(python: str) -> str:
+    """Where the router process will import ``tierwise_router`` from (``PYTHONPATH`` can point a run at a
+    clean export of a commit while others edit the shared tree)."""
+    try:
+        return subprocess.run([python, "-c", "import tierwise_router; print(tierwise_router.__file__)"],
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""

@@ -56,7 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
-from _meta import dirty_paths, metadata, wait_quiet  # noqa: E402
+from _meta import dirty_paths, metadata, router_package, wait_quiet  # noqa: E402
 from router_overhead import free_port, pct, wait_http  # noqa: E402
 
 MIXES: dict[str, dict[str, float]] = {
@@ -502,6 +502,7 @@ def main() -> None:
     meta["loadavg_start"] = load_start
     meta["wait_quiet"] = quiet
     meta["uncommitted_router_files"] = dirty_paths("workloads/router", "bench/router_faults.py")
+    meta["router_package"] = router_package(PY)
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["setup"] = ("router: `tierwise-router serve` (1 worker), Redis budgets (redis-server on loopback), "
                      "LEDGER_FSYNC=batch; 2 Tier-1 replicas + Bedrock Converse wire stub in one aiohttp process; "

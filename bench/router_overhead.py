@@ -52,7 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
-from _meta import dirty_paths, wait_quiet  # noqa: E402
+from _meta import dirty_paths, router_package, wait_quiet  # noqa: E402
 KEY = "sk-bench"
 
 STUB = textwrap.dedent('''
@@ -332,11 +332,18 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     (tmp / "stub.py").write_text(STUB)
     up_port, rt_port, ll_port = free_port(), free_port(), free_port()
-    cfg = {"teams": [{"name": "bench", "api_key_sha256": [hashlib.sha256(KEY.encode()).hexdigest()]}],
-           "models": [{"name": "tiny", "kind": "vllm", "served_model_name": "tiny",
+    # Shaped like the README's example config (budgets, adapters, a Bedrock Tier 2 whose boto3 client is built
+    # at start-up but never called here): the process then holds what a real deployment holds (~100k
+    # objects with botocore's models), which is what a full GC pass has to walk.
+    cfg = {"teams": [{"name": "bench", "api_key_sha256": [hashlib.sha256(KEY.encode()).hexdigest()],
+                      "budgets": {"tokens_per_day": 10**12, "usd_per_month": "1000000"}}],
+           "models": [{"name": "tiny", "kind": "vllm", "served_model_name": "tiny", "adapters": ["billing", "support"],
                        "endpoints": [f"http://127.0.0.1:{up_port}"],
-                       "price": {"gpu_hour_usd": "1.2", "tokens_per_s": 1000}}],
-           "routing": {"tier1_model": "tiny"}}
+                       "price": {"gpu_hour_usd": "1.2", "tokens_per_s": 1000}},
+                      {"name": "claude-haiku", "kind": "bedrock", "model_id": "anthropic.claude-3-haiku-20240307-v1:0",
+                       "region": "us-east-1", "endpoint_url": "http://127.0.0.1:9",
+                       "price": {"input_usd_per_mtok": "0.25", "output_usd_per_mtok": "1.25"}}],
+           "routing": {"tier1_model": "tiny", "tier2_model": "claude-haiku", "domain_adapters": {"math": "billing"}}}
     (tmp / "router.json").write_text(json.dumps(cfg))
     extra = dict(kv.split("=", 1) for kv in a.router_env)
     env = os.environ | {"TIERWISE_ROUTER_CONFIG_PATH": str(tmp / "router.json"), "TIERWISE_ROUTER_ENV": "test",
@@ -452,11 +459,14 @@ def main() -> None:
                         "reps": a.reps, "rates_rps": rates, "conns": conn_labels, "router_env_extra": extra,
                         "loadavg_start": load_start, "wait_quiet": quiet,
                         "uncommitted_router_files": dirty_paths("workloads/router", "bench/router_overhead.py"),
+                        "router_package": router_package(PY),
                         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                         "config_hash": hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12],
                         "upstream": "Starlette stub on uvicorn+uvloop+httptools (1 process)",
                         "router": "`tierwise-router serve` (uvicorn 1 worker, uvloop+httptools), memory budgets, "
-                                  "LEDGER_FSYNC=batch (10 ms group commit), LOG_LEVEL=INFO (1 JSON line/request)",
+                                  "LEDGER_FSYNC=batch (10 ms group commit), LOG_LEVEL=INFO (1 JSON line/request), "
+                                  "README-shaped config with a (never called) Bedrock Tier 2",
+                        "router_config": cfg,
                         "router_ledger_lines": ledger_lines, "router_metrics_end": router_metrics, "router_log_lines": log_lines,
                         "load": "open-loop, separate process per run, raw asyncio+httptools on uvloop, latency from "
                                 "scheduled send time; N keep-alive connections opened before the clock, used "
