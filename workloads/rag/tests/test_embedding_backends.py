@@ -57,3 +57,24 @@ def test_export_is_cached_by_content(onnx_cache, backends) -> None:
     before = path.stat().st_mtime_ns
     assert export_onnx(cache_dir=onnx_cache) == path and path.stat().st_mtime_ns == before  # second call: no re-export
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".model-")] == []  # no temp files left behind
+
+
+def test_int8_graph_is_close_built_once_and_named_apart(onnx_cache, backends) -> None:
+    _, fp32 = backends
+    int8 = OnnxMiniLMEmbedder(threads=1, cache_dir=onnx_cache, quantized=True)
+    assert int8.onnx_path.name == "model.int8.onnx" and int8.onnx_path.parent == fp32.onnx_path.parent
+    a, b = fp32.embed(TEXTS), int8.embed(TEXTS)
+    cos = _cos(a, b)
+    assert np.all(cos > 0.85) and np.all(cos < 1 - 1e-4), cos  # close, but really a different graph
+    assert int8.name != fp32.name and int8.name.startswith("all-MiniLM-L6-v2-int8@")  # its own anchored version ids
+    before = int8.onnx_path.stat().st_mtime_ns
+    assert OnnxMiniLMEmbedder(threads=1, cache_dir=onnx_cache, quantized=True).onnx_path.stat().st_mtime_ns == before
+
+
+def test_quantized_needs_the_onnx_backend() -> None:
+    from pydantic import ValidationError
+
+    from tierwise_rag.settings import Settings
+
+    with pytest.raises(ValidationError, match="embed_quantized needs embed_backend=onnx"):
+        Settings(embed_backend="torch", embed_quantized=True)

@@ -45,7 +45,8 @@ def build_embedder(settings: Settings) -> Embedder:
         return HashingEmbedder()
     if settings.embed_backend == "torch":
         return MiniLMEmbedder(threads=settings.embed_threads)
-    return OnnxMiniLMEmbedder(threads=settings.embed_threads, batch_threads=settings.embed_batch_threads, cache_dir=settings.onnx_cache_dir)
+    return OnnxMiniLMEmbedder(threads=settings.embed_threads, batch_threads=settings.embed_batch_threads, cache_dir=settings.onnx_cache_dir,
+                              quantized=settings.embed_quantized)
 
 
 def build_kb(settings: Settings, embedder: Embedder | None = None) -> KnowledgeBase:

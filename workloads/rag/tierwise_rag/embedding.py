@@ -144,6 +144,26 @@ def export_onnx(model_path: Path | None = None, cache_dir: Path | None = None) -
     return target
 
 
+def quantized_onnx(fp32: Path) -> Path:
+    """Dynamic int8 quantization (weights int8, activations quantized per call) of an exported graph,
+    next to it, written once under a temporary name and renamed (never torn). ~2x less CPU per chunk
+    on AVX-512; vectors move (cosine to fp32 ≈ 0.93-1.0), so it is a different embedder name."""
+    target = fp32.with_name("model.int8.onnx")
+    if target.exists():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fd, tmp = tempfile.mkstemp(prefix=".model-int8-", suffix=".onnx", dir=fp32.parent)
+    os.close(fd)
+    try:
+        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
 def ort_session(path: Path, threads: int):  # type: ignore[no-untyped-def]
     """A CPU onnxruntime session with ``threads`` intra-op threads and no busy-waiting: on a shared node
     spinning worker threads burn the CPU other work needs (measured under load: same or better wall
@@ -170,14 +190,17 @@ class OnnxMiniLMEmbedder:
 
     def __init__(
         self, model_path: Path | None = None, *, threads: int | None = None, batch_threads: int | None = None,
-        cache_dir: Path | None = None, onnx_path: Path | None = None,
+        cache_dir: Path | None = None, onnx_path: Path | None = None, quantized: bool = False,
     ) -> None:
         from tokenizers import Tokenizer
 
         path = model_path or packaged_model_path()
         self.max_tokens = int(json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"])
         self.onnx_path = onnx_path or export_onnx(path, cache_dir)
-        self.name = f"all-MiniLM-L6-v2@{_dir_digest(path)}"
+        if quantized:
+            self.onnx_path = quantized_onnx(self.onnx_path)
+        # The name keys anchored version ids: int8 vectors differ, so they get their own name.
+        self.name = f"all-MiniLM-L6-v2{'-int8' if quantized else ''}@{_dir_digest(path)}"
         self.backend = "onnxruntime"
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.no_padding()
