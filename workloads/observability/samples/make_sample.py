@@ -17,8 +17,9 @@ import datetime as dt
 import json
 import math
 import random
-import zlib
 from pathlib import Path
+
+from tierwise_ledger import encode_line
 
 HERE = Path(__file__).resolve().parent
 DAY = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
@@ -27,8 +28,7 @@ PRICES = {"mistral-24b": (0.30, 0.30), "qwen-1-5b": (0.04, 0.04),
 
 
 def line(entry: dict) -> str:
-    body = json.dumps(entry, separators=(",", ":"))
-    return "%08x %s\n" % (zlib.crc32(body.encode()), body)
+    return encode_line(entry).decode()  # the router's own encoder
 
 
 def ledger(rng: random.Random) -> str:

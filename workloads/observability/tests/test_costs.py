@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import zlib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tierwise_ledger import encode_line, read_local
+
 from tierwise_observability import costs
 from tierwise_observability.cli import app
+from tierwise_observability.gpu_snapshot import snapshot_from_kube
 
 from obs_helpers import PKG
 
@@ -20,8 +22,7 @@ SAMPLES = PKG / "samples"
 
 
 def ledger_line(**e: object) -> str:
-    body = json.dumps(e, separators=(",", ":"))
-    return "%08x %s\n" % (zlib.crc32(body.encode()), body)
+    return encode_line(e).decode()  # the router's own encoder (tierwise_ledger)
 
 
 def entry(team: str, model: str, tier: int, pt: int, ct: int, usd: float, minutes: int = 10) -> str:
@@ -48,7 +49,8 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def report(inputs: tuple[Path, Path], prices: costs.PriceBook | None = None) -> dict:
-    return costs.build_report([inputs[0]], [inputs[1]], prices or costs.PriceBook({}), T0, T0 + dt.timedelta(days=1))
+    return costs.build_report(read_local([inputs[0]]), [inputs[1]], prices or costs.PriceBook({}), T0,
+                              T0 + dt.timedelta(days=1))
 
 
 def test_attribution_splits_shared_gpus_by_token_share(inputs: tuple[Path, Path]) -> None:
@@ -133,8 +135,9 @@ def test_cli_formats_render_the_committed_sample(fmt: str, tmp_path: Path) -> No
                                              + t["gpu_shared_unused_usd"])
         # GPU bill from the samples: p4de 27.45 x 24 h + spot g6 2.0712 x 24 h + g6 4.6016 x 12 h
         assert t["gpu_usd"] == pytest.approx(27.45 * 24 + 2.0712 * 24 + 4.6016 * 12)
-        assert r["inputs"] == {"ledger_entries": 420, "ledger_skipped_corrupt_lines": 1, "gpu_samples": 60,
-                               "prices": r["inputs"]["prices"], "notes": []}
+        assert r["inputs"] == {"ledger_source": str(SAMPLES / "ledger.jsonl"), "ledger_segments": 1,
+                               "ledger_entries": 420, "ledger_skipped_corrupt_lines": 1, "ledger_duplicates_dropped": 0,
+                               "gpu_samples": 60, "prices": r["inputs"]["prices"], "notes": []}
         assert len(r["timeline"]) == 24 and r["timeline_granularity"] == "hour"
     elif fmt == "html":
         assert text.startswith("<!doctype html>") and "data:image/png;base64," in text
@@ -170,7 +173,7 @@ def test_snapshot_from_kubectl_json() -> None:
          "spec": {"nodeName": "n1", "containers": [{"resources": {"limits": {"nvidia.com/mig-3g.40gb": "1"}}}]},
          "status": {"phase": "Succeeded"}}]}
     nss = {"items": [{"metadata": {"name": "research", "labels": {"tierwise.io/team": "research"}}}]}
-    recs = costs.snapshot_from_kube(nodes, pods, nss, T0, 300)
+    recs = snapshot_from_kube(nodes, pods, nss, T0, 300)
     assert len(recs) == 1
     r = recs[0]
     assert r["node_gpus"] == pytest.approx(14 * 3 / 7 + 7 / 7)  # 8 A100s as 2x3g + 1x1g each

@@ -333,7 +333,11 @@ def test_cost_report_matches_prometheus(stack: Stack, root: Path) -> None:
     import datetime as dt
 
     now = dt.datetime.now(dt.UTC)
-    report = costs.build_report([stack.ledger], [], costs.PriceBook({}), now - dt.timedelta(hours=1),
+    from tierwise_ledger import read_local
+
+    # the router's active file and any segment it sealed meanwhile (no store configured here)
+    read = read_local([stack.ledger, stack.ledger.parent / "sealed"])
+    report = costs.build_report(read, [], costs.PriceBook({}), now - dt.timedelta(hours=1),
                                 now + dt.timedelta(minutes=1))
     got = {t["team"]: t["token_usd"] for t in report["teams"]}
     assert set(got) == set(by_team)

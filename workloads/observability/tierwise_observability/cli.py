@@ -45,7 +45,13 @@ def _parse_time(s: str, now: dt.datetime) -> dt.datetime:
 
 @app.command()
 def costs(
-    ledger: list[Path] = typer.Option(..., "--ledger", "-l", help="router ledger file(s) (JSON lines with CRC)"),
+    ledger_s3: list[str] = typer.Option([], "--ledger-s3", help="the durable ledger: s3://<bucket>/<prefix> the "
+                                        "router ships to (TIERWISE_ROUTER_LEDGER_S3_BUCKET/_PREFIX)"),
+    ledger: list[Path] = typer.Option([], "--ledger", "-l", help="local ledger file(s) or directories (a router's "
+                                      "active file + sealed/ segments not shipped yet)"),
+    s3_endpoint_url: str | None = typer.Option(None, envvar="AWS_ENDPOINT_URL_S3",
+                                               help="S3-compatible endpoint (default: AWS)"),
+    s3_region: str | None = typer.Option(None, envvar="AWS_REGION"),
     gpu_usage: list[Path] = typer.Option([], "--gpu-usage", "-g", help="GPU usage samples (JSON lines, gpu-usage/v1)"),
     prices: Path | None = typer.Option(None, help="prices.json (ec2_on_demand.regions.<region>.<type>); "
                                                    "default: policies/prices/prices.json of the checkout"),
@@ -56,7 +62,9 @@ def costs(
     chart: Path | None = typer.Option(None, help="also write the chart as PNG here"),
 ) -> None:
     """Join token costs (router ledger) with GPU infrastructure costs per team and model."""
+    from . import cost_render as r
     from . import costs as c
+    from .ledger_source import read_ledger_source, s3_client
 
     now = dt.datetime.now(dt.UTC)
     start = _parse_time(since, now)
@@ -65,18 +73,20 @@ def costs(
         raise typer.BadParameter(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})")
     try:
         price_book = c.load_prices(prices)
-        report = c.build_report(ledger, gpu_usage, price_book, start, end)
+        client = s3_client(s3_region, s3_endpoint_url) if ledger_s3 else None
+        read, source = read_ledger_source(ledger, ledger_s3, start, end, client=client)
+        report = c.build_report(read, gpu_usage, price_book, start, end, ledger_source=source)
     except c.InputError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     if chart is not None:
-        c.write_chart_png(report, chart)
+        r.write_chart_png(report, chart)
     if fmt is Format.json:
-        text = c.render_json(report)
+        text = r.render_json(report)
     elif fmt is Format.html:
-        text = c.render_html(report)
+        text = r.render_html(report)
     else:
-        text = c.render_text(report)
+        text = r.render_text(report)
     if out is not None:
         out.write_text(text)
     else:
@@ -94,10 +104,10 @@ def snapshot(
     """Print one gpu-usage/v1 sample line per GPU node (append to the usage file every interval)."""
     import json
 
-    from . import costs as c
+    from .gpu_snapshot import snapshot_from_kube
 
     ts = _parse_time(at, dt.datetime.now(dt.UTC)) if at else dt.datetime.now(dt.UTC)
-    for rec in c.snapshot_from_kube(json.loads(nodes.read_text()), json.loads(pods.read_text()),
+    for rec in snapshot_from_kube(json.loads(nodes.read_text()), json.loads(pods.read_text()),
                                     json.loads(namespaces.read_text()), ts, interval_s):
         typer.echo(json.dumps(rec, sort_keys=True))
 

@@ -2,8 +2,9 @@
 
 Inputs
 ------
-- **Router ledger** (`workloads/router`, `ledger.py`): lines `<crc32 hex8> <json>`; a line whose
-  checksum fails (a torn tail) is skipped and counted. Fields used: ts, team, model, tier,
+- **Router ledger**, read by `ledger_source.py` with the router's own format library
+  (`tierwise_ledger`): from S3 (the durable store the router ships to) or local files; torn lines are
+  counted and skipped, an entry stored twice is counted once. Fields used: ts, team, model, tier,
   prompt_tokens, completion_tokens, cost_nano_usd.
 - **GPU usage samples** (`gpu-usage/v1`, JSON lines, one per GPU node per sampling period; produced
   by `tierwise report snapshot` from `kubectl get -o json`, or any recorder):
@@ -31,21 +32,18 @@ never added to spend (that would count the GPUs twice).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
-import io
 import json
 import os
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tierwise_ledger import LedgerRead
+
 NANO = 1_000_000_000
-MIG_SLICES = 7  # A100/H100 compute slices: profile "Ng.xxgb" = N/7 of a GPU
 SHARED = "shared"
 
 
@@ -95,27 +93,6 @@ def _ts(s: Any, where: str) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
-def read_ledger(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Intact entries and the number of corrupt/torn lines (same format as the router's ledger.py)."""
-    entries, bad = [], 0
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror}") from None
-    for line in data.split(b"\n"):
-        if not line:
-            continue
-        crc, _, body = line.partition(b" ")
-        try:
-            if len(crc) == 8 and int(crc, 16) == zlib.crc32(body):
-                entries.append(json.loads(body))
-                continue
-        except ValueError:
-            pass
-        bad += 1
-    return entries, bad
-
-
 def read_usage(path: Path) -> list[tuple[str, dict[str, Any]]]:
     out = []
     try:
@@ -139,8 +116,8 @@ def read_usage(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def build_report(ledgers: Iterable[Path], usage_files: Iterable[Path], prices: PriceBook,
-                 since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+def build_report(ledger: LedgerRead, usage_files: Iterable[Path], prices: PriceBook,
+                 since: dt.datetime, until: dt.datetime, *, ledger_source: str = "") -> dict[str, Any]:
     # ---- tokens
     teams: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     models: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -151,30 +128,27 @@ def build_report(ledgers: Iterable[Path], usage_files: Iterable[Path], prices: P
     def bucket(t: dt.datetime) -> str:
         t = t.astimezone(dt.UTC)
         return t.strftime("%Y-%m-%dT%H:00Z") if hourly else t.date().isoformat()
-    n_entries = n_bad = 0
-    for lp in ledgers:
-        entries, bad = read_ledger(Path(lp))
-        n_bad += bad
-        for e in entries:
-            t = _ts(e.get("ts"), str(lp))
-            if not since <= t < until:
-                continue
-            n_entries += 1
-            usd = e["cost_nano_usd"] / NANO
-            toks = e["prompt_tokens"] + e["completion_tokens"]
-            tm, md = teams[e["team"]], models[e["model"]]
-            key = "bedrock_usd" if int(e["tier"]) == 2 else "tier1_chargeback_usd"
-            tm[key] += usd
-            tm["calls"] += 1
-            tm["prompt_tokens"] += e["prompt_tokens"]
-            tm["completion_tokens"] += e["completion_tokens"]
-            md["tier"] = int(e["tier"])
-            md["calls"] += 1
-            md["tokens"] += toks
-            md["token_usd"] += usd
-            tokens_by_model_team[e["model"]][e["team"]] += toks
-            if key == "bedrock_usd":
-                days[bucket(t)]["bedrock_usd"] += usd
+    n_entries = 0
+    for e in ledger.entries:
+        t = _ts(e.get("ts"), f"ledger entry {e.get('entry_id') or e.get('request_id')}")
+        if not since <= t < until:
+            continue
+        n_entries += 1
+        usd = e["cost_nano_usd"] / NANO
+        toks = e["prompt_tokens"] + e["completion_tokens"]
+        tm, md = teams[e["team"]], models[e["model"]]
+        key = "bedrock_usd" if int(e["tier"]) == 2 else "tier1_chargeback_usd"
+        tm[key] += usd
+        tm["calls"] += 1
+        tm["prompt_tokens"] += e["prompt_tokens"]
+        tm["completion_tokens"] += e["completion_tokens"]
+        md["tier"] = int(e["tier"])
+        md["calls"] += 1
+        md["tokens"] += toks
+        md["token_usd"] += usd
+        tokens_by_model_team[e["model"]][e["team"]] += toks
+        if key == "bedrock_usd":
+            days[bucket(t)]["bedrock_usd"] += usd
 
     # ---- GPUs
     idle = {"gpu_hours": 0.0, "gpu_usd": 0.0}
@@ -266,205 +240,8 @@ def build_report(ledgers: Iterable[Path], usage_files: Iterable[Path], prices: P
         "timeline_granularity": "hour" if hourly else "day",
         "timeline": [{"bucket": d, "bedrock_usd": v["bedrock_usd"], "gpu_usd": v["gpu_usd"], "idle_usd": v["idle_usd"]}
                      for d, v in sorted(days.items())],
-        "inputs": {"ledger_entries": n_entries, "ledger_skipped_corrupt_lines": n_bad, "gpu_samples": n_samples,
+        "inputs": {"ledger_source": ledger_source, "ledger_segments": ledger.segments, "ledger_entries": n_entries,
+                   "ledger_skipped_corrupt_lines": ledger.corrupt_lines, "ledger_duplicates_dropped": ledger.duplicates,
+                   "gpu_samples": n_samples,
                    "prices": prices.source, "notes": sorted(notes)},
     }
-
-
-# ------------------------------------------------------------------------------------ rendering
-def _usd(x: float) -> str:
-    return f"${x:,.2f}"
-
-
-def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False) + "\n"
-
-
-def render_text(report: dict[str, Any]) -> str:
-    p, tot = report["period"], report["totals"]
-    lines = [f"tierwise costs  {p['since']} → {p['until']}", ""]
-    hdr = f"{'team':<16}{'spend':>12}{'GPU':>12}{'GPU-h':>9}{'Bedrock':>11}{'T1 chargeback':>15}{'calls':>9}{'tokens':>13}"
-    lines += [hdr, "-" * len(hdr)]
-    for t in sorted(report["teams"], key=lambda r: -r["spend_usd"]):
-        lines.append(f"{t['team']:<16}{_usd(t['spend_usd']):>12}{_usd(t['gpu_usd']):>12}{t['gpu_hours']:>9.1f}"
-                     f"{_usd(t['bedrock_usd']):>11}{_usd(t['tier1_chargeback_usd']):>15}{t['calls']:>9,}"
-                     f"{t['prompt_tokens'] + t['completion_tokens']:>13,}")
-    lines.append(f"{'(idle GPUs)':<16}{_usd(tot['gpu_idle_usd']):>12}{_usd(tot['gpu_idle_usd']):>12}"
-                 f"{report['idle']['gpu_hours']:>9.1f}")
-    if tot["gpu_shared_unused_usd"]:
-        lines.append(f"{'(unused shared)':<16}{_usd(tot['gpu_shared_unused_usd']):>12}{_usd(tot['gpu_shared_unused_usd']):>12}")
-    lines += ["-" * len(hdr),
-              f"{'total':<16}{_usd(tot['spend_usd']):>12}{_usd(tot['gpu_usd']):>12}{'':>9}{_usd(tot['bedrock_usd']):>11}"
-              f"{_usd(tot['tier1_chargeback_usd']):>15}", ""]
-    if tot["chargeback_recovery_ratio"] is not None:
-        lines.append(f"Tier-1 chargeback recovers {tot['chargeback_recovery_ratio']:.1%} of the GPU bill; "
-                     f"idle GPUs are {tot['gpu_idle_usd'] / tot['gpu_usd']:.0%} of it.")
-    lines += ["", f"{'model':<44}{'tier':>5}{'calls':>9}{'tokens':>13}{'token cost':>12}{'GPU-h':>9}{'GPU':>12}"]
-    for m in report["models"]:
-        lines.append(f"{m['model']:<44}{m['tier']:>5}{m['calls']:>9,}{m['tokens']:>13,}{_usd(m['token_usd']):>12}"
-                     f"{m['gpu_hours']:>9.1f}{_usd(m['gpu_usd']):>12}")
-    i = report["inputs"]
-    lines += ["", f"inputs: {i['ledger_entries']} ledger entries ({i['ledger_skipped_corrupt_lines']} corrupt lines "
-                  f"skipped), {i['gpu_samples']} GPU samples; prices: {i['prices']}"]
-    lines += [f"note: {n}" for n in i["notes"]]
-    return "\n".join(lines) + "\n"
-
-
-COLORS = {"gpu": "#3b6fb6", "bedrock": "#e08a2c", "idle": "#b9b9b9", "unused": "#d9d2c3", "chargeback": "#1b1b1b"}
-
-
-def chart_png(report: dict[str, Any]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    teams = sorted(report["teams"], key=lambda r: r["spend_usd"])
-    tot = report["totals"]
-    names = [t["team"] for t in teams] + ["idle GPUs"] + (["unused shared"] if tot["gpu_shared_unused_usd"] else [])
-    gpu = [t["gpu_usd"] for t in teams] + [0.0] * (len(names) - len(teams))
-    bed = [t["bedrock_usd"] for t in teams] + [0.0] * (len(names) - len(teams))
-    waste = [0.0] * len(teams) + [tot["gpu_idle_usd"]] + ([tot["gpu_shared_unused_usd"]] if len(names) > len(teams) + 1 else [])
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.15, 1]})
-    y = range(len(names))
-    ax.barh(y, gpu, color=COLORS["gpu"], label="GPU infrastructure (allocated)")
-    ax.barh(y, bed, left=gpu, color=COLORS["bedrock"], label="Bedrock tokens (Tier 2)")
-    ax.barh(y, waste, color=COLORS["idle"], label="GPU paid for, unused", hatch="//", edgecolor="#888")
-    cb = [t["tier1_chargeback_usd"] for t in teams]
-    ax.scatter(cb, range(len(teams)), marker="|", s=400, color=COLORS["chargeback"], zorder=3,
-               label="Tier-1 token chargeback")
-    xmax = max([g + b + w for g, b, w in zip(gpu, bed, waste, strict=True)] + cb + [1e-9])
-    for i, (g, b, w) in enumerate(zip(gpu, bed, waste, strict=True)):
-        ax.text(g + b + w + xmax * 0.01, i, _usd(g + b + w), va="center", fontsize=9)
-    ax.set_yticks(list(y), names)
-    ax.set_xlim(0, xmax * 1.22)
-    ax.set_xlabel("USD")
-    ax.set_title(f"Spend by team — total {_usd(tot['spend_usd'])}", loc="left", fontsize=11)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    ax.spines[["top", "right"]].set_visible(False)
-    daily = report["timeline"]
-    hourly = report["timeline_granularity"] == "hour"
-    if daily:
-        labels = [d["bucket"][11:13] if hourly else d["bucket"][5:] for d in daily]
-        g = [d["gpu_usd"] for d in daily]
-        idl = [d["idle_usd"] for d in daily]
-        b = [d["bedrock_usd"] for d in daily]
-        x = range(len(daily))
-        ax2.bar(x, g, color=COLORS["gpu"], label="GPU allocated")
-        ax2.bar(x, idl, bottom=g, color=COLORS["idle"], hatch="//", edgecolor="#888", label="GPU idle")
-        ax2.bar(x, b, bottom=[a + c for a, c in zip(g, idl, strict=True)], color=COLORS["bedrock"], label="Bedrock")
-        step = max(1, len(labels) // 12)
-        ax2.set_xticks(list(x)[::step], labels[::step])
-        if hourly:
-            ax2.set_xlabel("hour (UTC)")
-        ax2.legend(fontsize=8, frameon=False, loc="upper left")
-    ax2.set_title(("Hourly" if hourly else "Daily") + " spend (UTC)", loc="left", fontsize=11)
-    ax2.set_ylabel("USD")
-    ax2.spines[["top", "right"]].set_visible(False)
-    p = report["period"]
-    fig.suptitle(f"tierwise dual cost report  {p['since'][:16]} → {p['until'][:16]} UTC", x=0.01, ha="left",
-                 fontsize=12, fontweight="bold")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def write_chart_png(report: dict[str, Any], path: Path) -> None:
-    path.write_bytes(chart_png(report))
-
-
-def render_html(report: dict[str, Any]) -> str:
-    """Self-contained page: the chart inline (base64 PNG) and the tables."""
-    img = base64.b64encode(chart_png(report)).decode()
-    e = html.escape
-
-    def table(rows: list[dict[str, Any]], cols: list[tuple[str, str]]) -> str:
-        head = "".join(f"<th>{e(label)}</th>" for _, label in cols)
-        body = ""
-        for r in rows:
-            cells = []
-            for key, _ in cols:
-                v = r[key]
-                cells.append(f"<td>{_usd(v) if key.endswith('_usd') else (f'{v:,.1f}' if isinstance(v, float) else e(str(v)) if isinstance(v, str) else f'{v:,}')}</td>")
-            body += "<tr>" + "".join(cells) + "</tr>"
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    tot = report["totals"]
-    p = report["period"]
-    team_cols = [("team", "team"), ("spend_usd", "spend"), ("gpu_usd", "GPU"), ("gpu_hours", "GPU-hours"),
-                 ("bedrock_usd", "Bedrock"), ("tier1_chargeback_usd", "Tier-1 chargeback"), ("calls", "calls")]
-    model_cols = [("model", "model"), ("tier", "tier"), ("calls", "calls"), ("tokens", "tokens"),
-                  ("token_usd", "token cost"), ("gpu_hours", "GPU-hours"), ("gpu_usd", "GPU")]
-    summary = (f"Total spend <b>{_usd(tot['spend_usd'])}</b>: GPUs {_usd(tot['gpu_usd'])} "
-               f"(idle {_usd(tot['gpu_idle_usd'])}), Bedrock {_usd(tot['bedrock_usd'])}.")
-    if tot["chargeback_recovery_ratio"] is not None:
-        summary += f" Tier-1 chargeback recovers {tot['chargeback_recovery_ratio']:.1%} of the GPU bill."
-    notes = "".join(f"<li>{e(n)}</li>" for n in report["inputs"]["notes"])
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tierwise costs {e(p['since'][:10])} – {e(p['until'][:10])}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>tierwise dual cost report</h1><p>{e(p['since'])} → {e(p['until'])}</p><p>{summary}</p>
-<img alt="spend by team and day" src="data:image/png;base64,{img}">
-<h2>Teams</h2>{table(report['teams'], team_cols)}
-<h2>Models</h2>{table(report['models'], model_cols)}
-<p>Inputs: {report['inputs']['ledger_entries']} ledger entries ({report['inputs']['ledger_skipped_corrupt_lines']}
-corrupt lines skipped), {report['inputs']['gpu_samples']} GPU samples; prices: {e(report['inputs']['prices'])}.</p>
-<ul>{notes}</ul></body></html>
-"""
-
-
-# ------------------------------------------------------------------------------------ recording
-def _gpus_requested(pod: dict[str, Any]) -> float:
-    total = 0.0
-    for c in pod.get("spec", {}).get("containers", []):
-        res = c.get("resources", {})
-        req = {**res.get("limits", {}), **res.get("requests", {})}
-        for k, v in req.items():
-            if k == "nvidia.com/gpu":
-                total += float(v)
-            elif k.startswith("nvidia.com/mig-"):
-                prof = k.removeprefix("nvidia.com/mig-")
-                total += float(v) * int(prof.split("g.")[0]) / MIG_SLICES
-    return total
-
-
-def snapshot_from_kube(nodes: dict[str, Any], pods: dict[str, Any], namespaces: dict[str, Any],
-                       ts: dt.datetime, interval_s: int) -> list[dict[str, Any]]:
-    """gpu-usage/v1 records from `kubectl get nodes|pods -A|namespaces -o json`."""
-    ns_team = {n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get("tierwise.io/team")
-               for n in namespaces.get("items", [])}
-    by_node: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for p in pods.get("items", []):
-        if p.get("status", {}).get("phase") != "Running" or not p.get("spec", {}).get("nodeName"):
-            continue
-        g = _gpus_requested(p)
-        if g <= 0:
-            continue
-        md = p["metadata"]
-        labels = md.get("labels") or {}
-        team = labels.get("tierwise.io/team") or ns_team.get(md["namespace"]) or md["namespace"]
-        rec = {"namespace": md["namespace"], "pod": md["name"], "team": team, "gpus": g}
-        if labels.get("tierwise.io/model"):
-            rec["model"] = labels["tierwise.io/model"]
-        by_node[p["spec"]["nodeName"]].append(rec)
-    out = []
-    for n in nodes.get("items", []):
-        cap = n.get("status", {}).get("capacity", {})
-        whole = float(cap.get("nvidia.com/gpu", 0))
-        mig = sum(float(v) * int(k.removeprefix("nvidia.com/mig-").split("g.")[0]) / MIG_SLICES
-                  for k, v in cap.items() if k.startswith("nvidia.com/mig-"))
-        gpus = whole + mig
-        if gpus <= 0:
-            continue
-        labels = n["metadata"].get("labels") or {}
-        out.append({"schema": "gpu-usage/v1", "ts": ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-                    "interval_s": interval_s, "node": n["metadata"]["name"],
-                    "instance_type": labels.get("node.kubernetes.io/instance-type", "unknown"),
-                    "capacity_type": labels.get("karpenter.sh/capacity-type", "on-demand"),
-                    "region": labels.get("topology.kubernetes.io/region", ""), "node_gpus": gpus,
-                    "pods": sorted(by_node.get(n["metadata"]["name"], []), key=lambda r: r["pod"])})
-    return out

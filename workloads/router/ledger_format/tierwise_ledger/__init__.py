@@ -119,9 +119,22 @@ class LedgerRead:
     _seen: set[str] = field(default_factory=set, repr=False)
 
     def add(self, entries: Iterable[dict[str, Any]], bad: int, source: str) -> None:
+        """One segment's (or file's) parse result."""
         self.corrupt_lines += bad
         self.segments += 1
         self.sources.append(source)
+        self._take(entries)
+
+    def merge(self, other: LedgerRead) -> None:
+        """Another read (another store or directory), deduplicated against this one: a segment still on
+        a router's disk may already be in S3."""
+        self.corrupt_lines += other.corrupt_lines
+        self.duplicates += other.duplicates
+        self.segments += other.segments
+        self.sources += other.sources
+        self._take(other.entries)
+
+    def _take(self, entries: Iterable[dict[str, Any]]) -> None:
         for e in entries:
             k = entry_key(e)
             if k in self._seen:
