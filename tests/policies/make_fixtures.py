@@ -164,6 +164,11 @@ write("TW-NET-003", {"fx-tenancy": {
     ("helm_release", "fail_helm_ctrl"): {"name": "ctrl", "chart": "ctrl", "namespace": "ctrl-system", "create_namespace": True},
     ("helm_release", "fail_helm_default"): {"name": "nons", "chart": "nons"},
     ("helm_release", "karpenter"): {"name": "karpenter", "chart": "karpenter", "namespace": "kube-system"},
+    # the kubernetes provider's typed resources count too
+    ("kubernetes_namespace_v1", "pass_typed_ns"): {"metadata": [{"name": "typed-ok"}]},
+    ("kubernetes_manifest", "deny_typed_ok"): k8s("deny_typed_ok", np_("default-deny", "typed-ok", ["Ingress", "Egress"])),
+    ("kubernetes_deployment_v1", "fail_typed_deploy"): {"metadata": [{"name": "legacy", "namespace": "typed"}],
+                                                        "spec": [{"template": [{"spec": [{"container": [{"name": "c"}]}]}]}]},
 }})
 
 

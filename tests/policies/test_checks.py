@@ -71,7 +71,8 @@ OFFENDING = {
     "TW-NET-003": {"fail_helm_ctrl": ["'ctrl-system'", "Helm chart ctrl"], "fail_helm_default": ["'default'"],
                    "fail_ns_ingress_only": ["'half'", "for Egress;"], "fail_deploy_kube_system": ["Deployment/mine"],
                    "fail_ns_allow_all": ["'open'", "Egress/Ingress"], "fail_deploy_orphan": ["'orphan'", "Deployment/app"],
-                   "fail_ns_selective": ["'sel'"], "fail_ns_shared_serving": ["'tierwise-serving'"]},
+                   "fail_ns_selective": ["'sel'"], "fail_ns_shared_serving": ["'tierwise-serving'"],
+                   "fail_typed_deploy": ["'typed'", "kubernetes_deployment_v1/legacy"]},
     "TW-TAG-001": {"fail_blanked": ["['cost-center']"], "fail_untagged": ["['team', 'environment', 'cost-center']"]},
 }
 FIX_VERBS = r"add|set|lower|raise|scope|list|give|point|replace|delete|remove|keep|associate|name|declare"

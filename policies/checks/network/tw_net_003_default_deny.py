@@ -70,17 +70,22 @@ class Scope:
         if self.created:
             parts.append("created by the blueprint")
         if self.workloads:
-            parts.append("runs " + ", ".join(f"{w.kind}/{w.k8s_name}" for w in self.workloads[:3])
+            parts.append("runs " + ", ".join(f"{w.kind or w.type}/{w.k8s_name or _metadata(w.body, 'name')}" for w in self.workloads[:3])
                          + (f" and {len(self.workloads) - 3} more" if len(self.workloads) > 3 else ""))
         if self.charts:
             parts.append("Helm chart " + ", ".join(str(c.body.get("chart", c.name)) for c in self.charts))
         return "; ".join(parts)
 
 
-def _k8s_name(body: dict) -> str:
+#: The kubernetes provider's typed workload resources (their `metadata` block names the namespace).
+TYPED_WORKLOADS = tuple(f"kubernetes_{k}{v}" for k in ("deployment", "stateful_set", "daemon_set", "daemonset", "job",
+                                                       "cron_job", "pod", "replication_controller") for v in ("", "_v1"))
+
+
+def _metadata(body: dict, key: str, default: str = "") -> str:
     md = body.get("metadata")
     md = md[0] if isinstance(md, list) and md else md
-    return str(md.get("name", "")) if isinstance(md, dict) else ""
+    return str(md.get(key) or default) if isinstance(md, dict) else default
 
 
 def blueprint_namespaces(index: Index) -> dict[str, Scope]:
@@ -88,7 +93,9 @@ def blueprint_namespaces(index: Index) -> dict[str, Scope]:
     for ns in index.k8s("Namespace"):
         scopes.setdefault(ns.k8s_name, Scope()).created.append(ns)
     for r in index.of_type("kubernetes_namespace", "kubernetes_namespace_v1"):
-        scopes.setdefault(_k8s_name(r.body), Scope()).created.append(r)
+        scopes.setdefault(_metadata(r.body, "name"), Scope()).created.append(r)
+    for r in index.of_type(*TYPED_WORKLOADS):
+        scopes.setdefault(_metadata(r.body, "namespace", "default"), Scope()).workloads.append(r)
     for r in index.of_type("kubernetes_manifest"):
         if r.namespace and runs_pods(r.manifest.get("spec")):
             scopes.setdefault(r.namespace, Scope()).workloads.append(r)
