@@ -93,9 +93,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 if m.kind == "bedrock":
                     bedrock[m.name] = br.make_client(sess, m.region, str(m.endpoint_url) if m.endpoint_url else None,
                                                      m.timeout_s)
-        ledger, shipper = open_ledger(settings, boto_session, log) if settings.ledger_path else (None, None)
-        if shipper is not None:
-            metrics.registry.register(shipper)
+        ledger, shipper = open_ledger(settings, boto_session, log, metrics) if settings.ledger_path else (None, None)
         st = RouterState(
             settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
             metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
