@@ -266,7 +266,7 @@ class CallCtx:
                                     rt.prefix_blocks)
         r = balancer.choose(self.st.replicas, key, rt.saturation_waiting)
         if r is None:
-            return "saturated" if all(x.breaker.state != "open" for x in self.st.replicas) else "breaker_open"
+            return "saturated" if all(x.breaker.available for x in self.st.replicas) else "breaker_open"
         if not r.breaker.allow():
             return "breaker_open"
         return r
