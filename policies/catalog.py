@@ -17,6 +17,7 @@ from tierwise.policies.checks.cost.tw_cost_005_platform_budget import PlatformWo
 from tierwise.policies.checks.deploy.tw_deploy_001_mig_layouts import MigLayoutsFit
 from tierwise.policies.checks.deploy.tw_deploy_002_gpu_advertiser import OneGpuAdvertiser
 from tierwise.policies.checks.deploy.tw_deploy_003_image_sources import ImagesReachable
+from tierwise.policies.checks.deploy.tw_deploy_004_bedrock_profiles import BedrockInvokable
 from tierwise.policies.checks.iam.tw_iam_001_workload_binding import WorkloadRoleBinding
 from tierwise.policies.checks.iam.tw_iam_002_least_privilege import LeastPrivilege
 from tierwise.policies.checks.iam.tw_iam_003_bedrock_allowlist import BedrockAllowlist
@@ -32,7 +33,7 @@ ALL: tuple[type, ...] = (
     GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits, PlatformWorstCaseWithinBudget,
     RequiredTags,
     AgentOwnIdentity, AgentModelsViaRouter, AgentDeclaredEgress,
-    MigLayoutsFit, OneGpuAdvertiser, ImagesReachable,
+    MigLayoutsFit, OneGpuAdvertiser, ImagesReachable, BedrockInvokable,
 )
 PACKS_DIR = Path(__file__).parent / "packs"
 

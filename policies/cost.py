@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tierwise.config.bedrock_catalog import split_profile
 from tierwise.policies.engine import Index, Resource, as_list
 from tierwise.policies.platform_cost import SCOPE_TAG, PlatformCost, platform_cost
 
@@ -288,7 +289,7 @@ def team_costs(index: Index, region: str, prices: dict, bedrock_budgets: dict[st
             bp = prices.get("bedrock", {}).get("models", {})
             for b in bedrock_budgets.get(tc.team, []):
                 mid = str(b.get("model_id"))
-                p = bp.get(mid)
+                p = bp.get(mid) or bp.get(split_profile(mid)[1])  # us.anthropic... is priced as anthropic...
                 if p is None:
                     tc.notes.append(f"bedrock model {mid}: no price in prices.json")
                     tc.bedrock_usd = None

@@ -38,7 +38,7 @@ class GovernanceStack(TierwiseStack):
         self.bedrock_invoke = None
         if env.bedrock.allowed_model_ids:
             self.bedrock_invoke = BedrockInvokePolicy(self, "bedrock-invoke", props=BedrockInvokePolicyProps(
-                name=f"{name}-bedrock-invoke", region=env.region, model_ids=env.bedrock.allowed_model_ids))
+                name=f"{name}-bedrock-invoke", resource_arns=env.bedrock_invoke_arns))
         if env.bedrock.invocation_logging:
             BedrockInvocationLogging(self, "bedrock-logging", props=BedrockInvocationLoggingProps(
                 name=name, account_id=env.account_id, region=env.region, retention_days=env.bedrock.log_retention_days,

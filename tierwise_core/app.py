@@ -63,6 +63,7 @@ def synth_facts(env: Environment) -> dict:
         "environment": env.name,
         "layers": LAYERS,
         "region": env.region,
+        "account_id": env.account_id,
         "bedrock": {"allowed_model_ids": list(env.bedrock.allowed_model_ids)},
         "teams": [{"name": t.name, "cost_center": t.cost_center, "monthly_budget_usd": t.monthly_budget_usd,
                    "bedrock": [b.model_dump() for b in t.bedrock]} for t in env.teams],

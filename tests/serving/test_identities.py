@@ -86,8 +86,11 @@ def test_platform_service_has_only_its_listed_actions(synth: Any, service: str) 
 
 def test_router_invokes_only_allowed_bedrock_models(synth: Any) -> None:
     b = _bindings(synth)["router"]
-    region = synth.env.region
-    want = sorted(f"arn:aws:bedrock:{region}::foundation-model/{m}" for m in synth.env.bedrock.allowed_model_ids)
+    env = synth.env
+    # each allowed id is a us. inference profile: the profile ARN in the region, the model in each destination region
+    want = sorted({f"arn:aws:bedrock:{env.region}:{env.account_id}:inference-profile/{m}" for m in env.bedrock.allowed_model_ids}
+                  | {f"arn:aws:bedrock:{r}::foundation-model/{m.removeprefix('us.')}" for m in env.bedrock.allowed_model_ids
+                     for r in ("us-east-1", "us-east-2", "us-west-2")})
     assert [r for st in b["statements"] if st["Action"][0].startswith("bedrock:") for r in st["Resource"]] == want
 
 

@@ -15,6 +15,8 @@ from pydantic import Field, field_validator, model_validator
 
 from .agents import Agent, AgentPool, check_agents
 from .base import Name, Strict
+from .bedrock_catalog import BedrockTarget
+from .bedrock_catalog import resolve as resolve_bedrock
 from .hardware import FAMILIES, WEIGHTS_MEMORY_FRACTION, weights_gib
 from .training import Training, check_training
 
@@ -434,6 +436,16 @@ class Environment(Strict):
     #: Keep stateful resources (KMS keys, buckets, log groups) on `terraform destroy`.
     protect_stateful: bool = True
 
+    @property
+    def bedrock_targets(self) -> list[BedrockTarget]:
+        """Each allowed Bedrock id as Bedrock invokes it from this region (on demand or through its profile)."""
+        return [resolve_bedrock(m, self.region) for m in self.bedrock.allowed_model_ids]
+
+    @property
+    def bedrock_invoke_arns(self) -> list[str]:
+        """Every ARN the one invoke policy must allow: profile ARNs and the foundation models in their destinations."""
+        return sorted({a for t in self.bedrock_targets for a in t.resource_arns(self.account_id)})
+
     @model_validator(mode="after")
     def _cross_refs(self) -> Environment:
         for az in self.availability_zones:
@@ -550,6 +562,11 @@ def _check_serving(env: Environment) -> None:
     names = {m.name for m in env.models}
     if sv.router_tier1_model is not None and sv.router_tier1_model not in names:
         raise ValueError(f"serving.router_tier1_model {sv.router_tier1_model!r} is not in models ({', '.join(sorted(names))})")
+    for i, model_id in enumerate(env.bedrock.allowed_model_ids):
+        try:
+            resolve_bedrock(model_id, env.region)
+        except ValueError as e:
+            raise ValueError(f"bedrock.allowed_model_ids[{i}]: {e}") from None
     bedrock_ids = set(env.bedrock.allowed_model_ids)
     if sv.router_tier2_model is not None and sv.router_tier2_model not in bedrock_ids:
         raise ValueError(f"serving.router_tier2_model {sv.router_tier2_model!r} is not in bedrock.allowed_model_ids")

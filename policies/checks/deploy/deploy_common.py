@@ -69,6 +69,26 @@ def chart_defaults(chart: str, version: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def chart_app_version(chart: str) -> str:
+    """The app version a chart's images default their tag to (`.Chart.AppVersion`): the vendored Chart.yaml's, or
+    the released version where git's Chart.yaml is a placeholder (gpu-operator: `main-latest`)."""
+    import tierwise
+
+    root = Path(tierwise.__file__).parent / "charts"
+    sources = json.loads((root / "sources.json").read_text()) if (root / "sources.json").is_file() else {}
+    meta = root / chart / "Chart.yaml"
+    app = str((yaml.safe_load(meta.read_text()) or {}).get("appVersion", "")) if meta.is_file() else ""
+    return app if app and "latest" not in app and "devel" not in app else str((sources.get(chart) or {}).get("version", ""))
+
+
+def subcharts(chart: str) -> set[str]:
+    import tierwise
+
+    meta = Path(tierwise.__file__).parent / "charts" / chart / "Chart.yaml"
+    deps = (yaml.safe_load(meta.read_text()) or {}).get("dependencies") if meta.is_file() else None
+    return {str(d.get("name")) for d in deps or [] if isinstance(d, dict)}
+
+
 def releases(index: Index) -> list[Release]:
     out = []
     for r in index.of_type("helm_release"):
@@ -161,7 +181,11 @@ def release_images(rel: Release) -> Iterator[ImageUse]:
         if not _switch(values, switch):
             for c in components:
                 values.pop(c, None)
+    app, subs = (chart_app_version(rel.chart), subcharts(rel.chart)) if rel.defaults_vendored else ("", set())
     for ref, where in _image_specs(values, ""):
+        untagged = ":" not in ref.rsplit("/", 1)[-1] and "@" not in ref
+        if untagged and app and where.split(".")[0] not in subs:
+            ref = f"{ref}:{app}"  # the templates default the tag to .Chart.AppVersion
         yield ImageUse(ref, rel.resource, where)
 
 

@@ -6,6 +6,7 @@ import fnmatch
 import re
 from typing import Iterable
 
+from tierwise.config.bedrock_catalog import split_profile
 from tierwise.policies.checks.iam.iam_common import all_policy_documents
 from tierwise.policies.engine import FAIL, PASS, UNKNOWN, CheckMeta, Index, Result, as_list, is_ref, policy_statements, result
 
@@ -23,10 +24,7 @@ def model_id(arn: str) -> str | None:
     m = MODEL_ARN.match(arn)
     if not m:
         return None
-    mid = m.group(3)
-    if m.group(2) == "inference-profile":  # us.anthropic.claude-... -> anthropic.claude-...
-        mid = re.sub(r"^(us|eu|apac|us-gov|global)\.", "", mid)
-    return mid
+    return split_profile(m.group(3))[1]  # us.anthropic.claude-... (a profile) -> anthropic.claude-...
 
 
 def allowlist(index: Index) -> tuple[set[str] | None, str]:
@@ -34,7 +32,8 @@ def allowlist(index: Index) -> tuple[set[str] | None, str]:
     of the governance allowlist policy (Sid InvokeAllowedModelsOnly)."""
     b = index.meta.get("bedrock")
     if isinstance(b, dict) and isinstance(b.get("allowed_model_ids"), list):
-        return {str(x) for x in b["allowed_model_ids"]}, "tierwise.json bedrock.allowed_model_ids"
+        # profile ids allow their foundation model (the profile routes to it), compared without the geo prefix
+        return {split_profile(str(x))[1] for x in b["allowed_model_ids"]}, "tierwise.json bedrock.allowed_model_ids"
     for pol in index.of_type("aws_iam_policy"):
         stmts, _ = policy_statements(pol.body.get("policy"))
         for s in stmts or []:
