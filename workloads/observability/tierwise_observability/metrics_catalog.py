@@ -25,6 +25,12 @@ ROUTER = {
     "tierwise_router_upstream_errors": "counter",
     "tierwise_router_breaker_open": "gauge",
     "tierwise_router_upstream_waiting": "gauge",
+    "tierwise_router_gc_pause_seconds": "histogram",
+    "tierwise_router_event_loop_lag_seconds": "histogram",
+    "tierwise_router_ledger_backlog_bytes": "gauge",
+    "tierwise_router_ledger_full": "gauge",
+    "tierwise_router_ledger_segments_shipped": "counter",
+    "tierwise_router_ledger_ship_failures": "counter",
 }
 GUARDRAILS = {
     "guardrails_requests": "counter",

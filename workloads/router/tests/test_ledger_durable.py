@@ -117,7 +117,7 @@ async def test_full_local_backlog_refuses_requests_and_fails_readiness(tmp_path,
         assert len(fake.calls) == 1  # refused before any model ran
         ready = await c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["ledger"] is False
-        assert "tierwise_router_ledger_full 1.0" in (await c.get("/metrics")).text
+        assert "tierwise_router_ledger_full 1.0" in (await c.get("/metrics")).text  # the gauge reads the ledger
         st.ledger.sealed_bytes -= 1 << 20
 
 

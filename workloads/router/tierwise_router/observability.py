@@ -35,6 +35,10 @@ class Metrics:
     upstream_waiting: Gauge
     gc_pause: Histogram
     loop_lag: Histogram
+    ledger_backlog: Gauge
+    ledger_full: Gauge
+    ledger_shipped: Counter
+    ledger_ship_failures: Counter
     _children: dict = field(default_factory=dict, repr=False)
 
     def child(self, metric: Any, *labels: str) -> Any:
@@ -76,6 +80,15 @@ def make_metrics() -> Metrics:
                            "loop (GC, a blocking call, CPU starvation) delays every request in flight by as much",
                            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
                            registry=r),
+        # the usage ledger (shipper.py): what is on local disk and not yet confirmed by the durable store
+        ledger_backlog=Gauge(p + "ledger_backlog_bytes", "Ledger bytes on local disk not yet confirmed by the store",
+                             registry=r),
+        ledger_full=Gauge(p + "ledger_full", "1 when the local ledger bound is reached (chat answers 503)",
+                          registry=r),
+        ledger_shipped=Counter(p + "ledger_segments_shipped", "Sealed ledger segments confirmed by the store "
+                               "(already_stored: a retried upload found its own earlier copy)", ["result"], registry=r),
+        ledger_ship_failures=Counter(p + "ledger_ship_failures", "Failed ledger segment uploads (retried)",
+                                     registry=r),
     )
 
 

@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from tierwise_ledger import SUFFIX, segment_key
 
 from .ledger import Ledger
-from .observability import event
+from .observability import Metrics, event
 
 
 class S3Sink:
@@ -63,8 +62,12 @@ class S3Sink:
 
 class Shipper:
     def __init__(self, ledger: Ledger, sink: S3Sink | None, *, min_interval_s: float = 0.0,
-                 poll_s: float = 1.0, backoff_max_s: float = 30.0, log: logging.Logger | None = None) -> None:
-        self.ledger, self.sink = ledger, sink
+                 poll_s: float = 1.0, backoff_max_s: float = 30.0, log: logging.Logger | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.ledger, self.sink, self.metrics = ledger, sink, metrics
+        if metrics is not None:
+            metrics.ledger_backlog.set_function(lambda: ledger.backlog_bytes)
+            metrics.ledger_full.set_function(lambda: 1 if ledger.full else 0)
         self.min_interval_s, self.poll_s, self.backoff_max_s = min_interval_s, poll_s, backoff_max_s
         self.log = log or logging.getLogger("tierwise.ledger")
         self.shipped = 0  # segments this process stored
@@ -97,9 +100,13 @@ class Shipper:
         self._last_put = time.monotonic()
         if self.sink.put(seg.name.removesuffix(SUFFIX), data):  # type: ignore[union-attr]
             self.shipped += 1
+            result = "stored"
         else:
             self.already_stored += 1
+            result = "already_stored"
             event(self.log, "ledger_segment_already_stored", segment=seg.name)
+        if self.metrics is not None:
+            self.metrics.ledger_shipped.labels(result).inc()
         self.ledger.shipped(seg)
 
     def _run(self) -> None:
@@ -115,6 +122,8 @@ class Shipper:
                 backoff = 0.0
             except Exception as e:  # noqa: BLE001 — keep the segment, retry with backoff, say why
                 self.failures += 1
+                if self.metrics is not None:
+                    self.metrics.ledger_ship_failures.inc()
                 self.last_error = f"{e.__class__.__name__}: {str(e)[:200]}"
                 backoff = min(self.backoff_max_s, max(0.1, backoff * 2))
                 wait = backoff
@@ -149,22 +158,9 @@ class Shipper:
         self.ledger.close()
         return left
 
-    def collect(self) -> list[Any]:
-        """Prometheus collector: backlog and shipping counters (registered on the app's registry)."""
-        p = "tierwise_router_ledger_"
-        g = GaugeMetricFamily(p + "backlog_bytes", "Ledger bytes on local disk not yet confirmed by the store")
-        g.add_metric([], self.ledger.backlog_bytes)
-        full = GaugeMetricFamily(p + "full", "1 when the local ledger bound is reached (requests get 503)")
-        full.add_metric([], 1 if self.ledger.full else 0)
-        c = CounterMetricFamily(p + "segments_shipped", "Sealed segments confirmed by the store", labels=["result"])
-        c.add_metric(["stored"], self.shipped)
-        c.add_metric(["already_stored"], self.already_stored)
-        f = CounterMetricFamily(p + "ship_failures", "Failed segment uploads (retried)")
-        f.add_metric([], self.failures)
-        return [g, full, c, f]
 
-
-def open_ledger(settings: Any, boto_session: Any = None, log: logging.Logger | None = None) -> tuple[Ledger, Shipper]:
+def open_ledger(settings: Any, boto_session: Any = None, log: logging.Logger | None = None,
+                metrics: Metrics | None = None) -> tuple[Ledger, Shipper]:
     """The ledger and its started shipper, as the settings describe them (the app's lifespan calls this)."""
     s = settings
     sink = None
@@ -181,5 +177,5 @@ def open_ledger(settings: Any, boto_session: Any = None, log: logging.Logger | N
                     segment_max_bytes=s.ledger_segment_max_bytes, segment_max_age_s=s.ledger_segment_max_age_s,
                     local_max_bytes=s.ledger_local_max_bytes, durable_ack=s.ledger_ack == "durable")
     shipper = Shipper(ledger, sink, min_interval_s=s.ledger_ship_min_interval_ms / 1000,
-                      poll_s=min(1.0, s.ledger_segment_max_age_s / 4), log=log)
+                      poll_s=min(1.0, s.ledger_segment_max_age_s / 4), log=log, metrics=metrics)
     return ledger, shipper.start()
