@@ -141,6 +141,8 @@ class Hooks(Strict):
     rag_top_k: int = Field(default=4, ge=1, le=50)
     timeout_s: float = Field(default=2.0, gt=0)
     fail_open: bool = Field(default=False, description="when a hook is down: False → 503, True → skip")
+    stream_window_chars: int = Field(default=400, ge=32, le=16384, description="streamed output is checked per "
+                                     "sentence; a sentence longer than this is checked at its last space before it")
 
     @model_validator(mode="after")
     def _rag_needs_collections(self) -> Hooks:
@@ -148,6 +150,23 @@ class Hooks(Strict):
             raise ValueError("hooks.rag_collections: required when rag_url is set (POST /v1/retrieve needs at "
                              "least one collection)")
         return self
+
+
+class AdapterSplit(Strict):
+    """One served version of a LoRA adapter and its traffic share (``tierwise.adapter-routes/v1``, the
+    document ``tierwise adapters rollout --routes-out`` writes; see canary.py)."""
+
+    served: Name
+    weight: float = Field(ge=0, le=1)
+    version: int | None = Field(default=None, ge=1)
+
+
+def check_splits(routes: dict[str, list[AdapterSplit]], where: str) -> None:
+    for name, splits in routes.items():
+        if not splits or abs(sum(s.weight for s in splits) - 1.0) > 1e-6:
+            raise ValueError(f"{where}.{name}: weights must sum to 1, got {[s.weight for s in splits]}")
+        if len({s.served for s in splits}) != len(splits):
+            raise ValueError(f"{where}.{name}: a served name is listed twice")
 
 
 class Routing(Strict):
@@ -164,6 +183,14 @@ class Routing(Strict):
     prefix_blocks: int = Field(default=2, gt=0)
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=10.0, gt=0)
+    gateway_url: HttpUrl | None = Field(default=None, description="Tier 1 through the inference Gateway (Gateway API "
+                                        "Inference Extension) at this one URL instead of the router's own balancer "
+                                        "over the model's endpoints (gateway.py)")
+    adapter_routes: dict[Name, list[AdapterSplit]] = Field(
+        default_factory=dict, description="adapter canaries: logical adapter → served versions with weights")
+    adapter_routes_file: Path | None = Field(default=None, description="a tierwise.adapter-routes/v1 JSON document, "
+                                             "re-read when it changes; its adapters override adapter_routes")
+    adapter_routes_reload_s: float = Field(default=5.0, gt=0, le=3600)
 
 
 class RouterConfig(Strict):
@@ -186,6 +213,10 @@ class RouterConfig(Strict):
             raise ValueError(f"routing.tier1_model: {self.routing.tier1_model!r} is not a vllm model")
         if self.routing.tier2_model is not None and not isinstance(by.get(self.routing.tier2_model), BedrockModel):
             raise ValueError(f"routing.tier2_model: {self.routing.tier2_model!r} is not a bedrock model")
+        check_splits(self.routing.adapter_routes, "routing.adapter_routes")
+        for ad in self.routing.adapter_routes:
+            if ad not in t1.adapters:
+                raise ValueError(f"routing.adapter_routes.{ad}: not an adapter of {t1.name}")
         for dom, ad in self.routing.domain_adapters.items():
             if ad not in t1.adapters:
                 raise ValueError(f"routing.domain_adapters.{dom}: {ad!r} is not an adapter of {t1.name}")
