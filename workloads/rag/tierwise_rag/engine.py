@@ -54,7 +54,7 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
         max_document_bytes: int = 2 * 1024 * 1024,
         max_chunks_per_document: int = 2000,
         reranker: Reranker | None = None,
-        rerank_depth: int = 30,
+        rerank_depth: int = 50,
         lexical: LexicalConfig | None = None,
         staging_ttl_seconds: float = 3600.0,
         max_open_staging: int = 8,

@@ -32,7 +32,7 @@ class LexicalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     stopwords: StopWords = "en_plus"
     stem: bool = True
-    k1: float = Field(1.2, gt=0.0, le=10.0)
+    k1: float = Field(1.5, gt=0.0, le=10.0)
     b: float = Field(0.75, ge=0.0, le=1.0)
 
 

@@ -57,12 +57,14 @@ class Settings(BaseSettings):
     # retrieval
     bm25_stopwords: Literal["en_plus", "en", "none"] = Field("en_plus", description="en_plus: NLTK's 179 English stop words; en: Lucene's 33")
     bm25_stem: bool = True
-    bm25_k1: float = Field(1.2, gt=0.0, le=10.0)
+    # BM25, fusion (FusionConfig) and reranker defaults: the cross-corpus choice of bench/rag.py
+    # (bench/results/rag/cpu-2core-loco.json, "defaults_all_corpora"; README "Evaluation").
+    bm25_k1: float = Field(1.5, gt=0.0, le=10.0)
     bm25_b: float = Field(0.75, ge=0.0, le=1.0)
     rerank_model_dir: Path | None = Field(
         None, description="ONNX cross-encoder (model.onnx + tokenizer.json) for rerank=true; unset = the score-level convex combination")
-    rerank_alpha: float = Field(0.5, ge=0.0, le=1.0)
-    rerank_depth: int = Field(30, ge=1, le=200)
+    rerank_alpha: float = Field(0.8, ge=0.0, le=1.0)
+    rerank_depth: int = Field(50, ge=1, le=200)
     # access
     teams: dict[str, Team] = Field(default_factory=dict)
     # fluid sources

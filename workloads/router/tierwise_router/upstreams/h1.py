@@ -111,7 +111,7 @@ class H1Pool:
     """Keep-alive connection pool to one ``http://host:port`` origin."""
 
     def __init__(self, base_url: str, *, limit: int = 512, connect_timeout_s: float = 1.0,
-                 idle_s: float = 4.0) -> None:
+                 idle_s: float = 4.0, extra_headers: dict[str, str] | None = None) -> None:
         u = urlsplit(base_url)
         if u.scheme != "http" or not u.hostname:
             raise ValueError(f"H1Pool speaks plain http only, got {base_url!r}")
@@ -119,6 +119,9 @@ class H1Pool:
         self.port = u.port or 80
         self.prefix = u.path.rstrip("/")
         self._hosthdr = f"{self.host}:{self.port}".encode()
+        if any(c in k + v for k, v in (extra_headers or {}).items() for c in "\r\n:" if c != ":" or c in k):
+            raise ValueError(f"H1Pool: bad extra header in {extra_headers!r}")
+        self._extra = "".join(f"{k}: {v}\r\n" for k, v in (extra_headers or {}).items()).encode()  # pre-framed, per pool
         self.limit = limit
         self.connect_timeout_s = connect_timeout_s
         self.idle_s = idle_s
@@ -129,7 +132,7 @@ class H1Pool:
 
     def _head(self, path: str, length: int) -> bytes:
         return (b"POST " + (self.prefix + path).encode() + b" HTTP/1.1\r\nHost: " + self._hosthdr +
-                b"\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " +
+                b"\r\nContent-Type: application/json\r\nAccept: application/json\r\n" + self._extra + b"Content-Length: " +
                 str(length).encode() + b"\r\n\r\n")
 
     async def _connect(self) -> _Conn:
