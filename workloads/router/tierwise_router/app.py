@@ -25,22 +25,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .balancer import Replica
 from .breaker import Breaker
+from .canary import AdapterRoutes
 from .budgets import BudgetStore, MemoryBudgets, RedisBudgets
 from .chat import chat_asgi
 from .config import RouterConfig, load_config
+from .gateway import tier1_replicas
 from .observability import GcWatch, configure_logging, event, make_metrics, watch_loop_lag
 from .ratelimit import Pacer
 from .schemas import error_response
 from .settings import Settings
 from .shipper import open_ledger
 from .state import RouterState
+from .tracing import otlp_provider, tracer
 from .triage import Triage
 from .upstreams import UpstreamError
 from .upstreams import bedrock as br
 from .upstreams import vllm as vl
-from .upstreams.h1 import H1Pool
 
 
 _CHAT_PATH = "/v1/chat/completions"
@@ -65,7 +66,7 @@ class _ChatEndpoint:
 
 
 def create_app(settings: Settings | None = None, *, config: RouterConfig | None = None,
-               boto_session: Any = None, pacer: Pacer | None = None,
+               boto_session: Any = None, pacer: Pacer | None = None, tracer_provider: Any = None,
                now: Callable[[], dt.datetime] | None = None) -> Starlette:
     settings = settings or Settings()
     metrics = make_metrics()
@@ -98,13 +99,18 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
             settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
             metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
             keys={h: t for t in cfg.teams for h in t.api_key_sha256}, tier1=t1,  # type: ignore[arg-type]
-            replicas=[Replica(str(u).rstrip("/"), Breaker(rt.breaker_failures, rt.breaker_reset_s),
-                              pool=H1Pool(str(u).rstrip("/"), connect_timeout_s=t1.connect_timeout_s))  # type: ignore[union-attr]
-                      for u in t1.endpoints],  # type: ignore[union-attr]
+            replicas=tier1_replicas(cfg, t1),  # type: ignore[arg-type]  # the Gateway alone, or every endpoint
             tier2=t2, bedrock=bedrock,  # type: ignore[arg-type]
             tier2_breaker=Breaker(rt.breaker_failures, rt.breaker_reset_s), ledger=ledger)
         if now is not None:
             st.now = now
+        st.adapter_routes = AdapterRoutes(rt.adapter_routes, t1.name, t1.adapters, rt.adapter_routes_file, log)  # type: ignore[union-attr]
+        if rt.adapter_routes_file is not None:
+            st.adapter_routes.reload()
+            st.tasks.append(asyncio.create_task(_routes_loop(st)))
+        own_tp = (otlp_provider(settings.service_name, str(settings.otel_endpoint), settings.env)
+                  if tracer_provider is None and settings.otel_endpoint is not None else None)
+        st.tracer = tracer(tracer_provider or own_tp) if (tracer_provider or own_tp) is not None else None
         app.state.router = st
         st.tasks.append(asyncio.create_task(_scrape_loop(st)))
         st.tasks.append(asyncio.create_task(watch_loop_lag(metrics.loop_lag)))
@@ -120,6 +126,8 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                 t.cancel()
             await asyncio.gather(*st.tasks, return_exceptions=True)
             await session.close()
+            if own_tp is not None:
+                own_tp.shutdown()  # flushes the spans still batched
             for r in st.replicas:
                 if r.pool is not None:
                     r.pool.close()
@@ -136,7 +144,8 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         checks: dict[str, bool] = {}
         for r in st.replicas:
             try:
-                async with st.session.get(r.url + "/health", timeout=aiohttp.ClientTimeout(total=1)) as resp:
+                async with st.session.get(r.url + "/health", headers=r.headers or None,
+                                          timeout=aiohttp.ClientTimeout(total=1)) as resp:
                     checks[r.url] = resp.status == 200
             except (aiohttp.ClientError, TimeoutError):
                 checks[r.url] = False
@@ -200,10 +209,19 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
     return app
 
 
+async def _routes_loop(st: RouterState) -> None:
+    """Re-read the adapter canary routes file when it changes (canary.py)."""
+    while True:
+        await asyncio.sleep(st.config.routing.adapter_routes_reload_s)
+        st.adapter_routes.reload()
+
+
 async def _scrape_loop(st: RouterState) -> None:
     """Poll each vLLM replica's /metrics for vllm:num_requests_waiting (feeds balancing + saturation)."""
     while True:
         for r in st.replicas:
+            if not r.scrape:  # the inference Gateway: its endpoint picker scrapes the replicas
+                continue
             try:
                 r.waiting, r.running = await vl.scrape(st.session, r.url)
                 r.scrape_ok = True

@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from . import balancer
+from . import stream_guard, tracing
 from .budgets import BudgetExceeded, BudgetStoreUnavailable, Reservation
 from .config import BedrockModel, Team, VllmModel, nano_to_usd_str
 from .hooks import HookError, augment, guard, retrieve
@@ -224,9 +225,16 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
     reservation = await _reserve(st, team, route.model, est_in, max_out)
     ctx = CallCtx(st, team, rid, t0, parsed.stream, bool(parsed.stream_options and parsed.stream_options.include_usage),
                   est_in, max_out)
-    if parsed.stream:
-        return await ctx.stream(route, req, reservation)
-    return await ctx.complete(route, req, reservation)
+    ctx.span = tracing.start_chat(st.tracer, req, team.name, rid)
+    try:
+        if parsed.stream:
+            return await ctx.stream(route, req, reservation)
+        return await ctx.complete(route, req, reservation)
+    except Exception as e:
+        if ctx.span is not None:  # ended already when the call reached _finish; this covers the rest
+            ctx.span.end(tier=None, response_model=None, fallback=ctx.fallback, upstream=None,
+                         status=e.response.status_code if isinstance(e, Reply) else 500, error=e.__class__.__name__)
+        raise
 
 
 async def _reserve(st: RouterState, team: Team, model: VllmModel | BedrockModel, est_in: int,
@@ -257,6 +265,8 @@ class CallCtx:
         self.est_in, self.max_out = est_in, max_out
         self.fallback: str | None = None
         self.replica: balancer.Replica | None = None
+        self.span: tracing.ChatSpan | None = None  # GenAI span (tracing.py), when tracing is on
+        self.served_adapter: str | None = None  # the adapter version a canary split chose (canary.py)
         self.ledger_state: str | None = None  # durable | pending (ack=durable only)
 
     # ------------------------------------------------------------------ routing helpers
@@ -273,7 +283,9 @@ class CallCtx:
 
     def _tier1_body(self, route: Route, req: dict, stream: bool) -> bytes:
         body = dict(req)
-        body["model"] = route.adapter or route.model.served_model_name
+        ar = self.st.adapter_routes
+        self.served_adapter = ar.served(route.adapter, self.rid) if ar is not None else route.adapter
+        body["model"] = self.served_adapter or route.model.served_model_name
         if stream:
             so = dict(body.get("stream_options") or {})
             so["include_usage"] = True  # always: the router settles budgets from it
@@ -303,6 +315,9 @@ class CallCtx:
             self._finish(route, e.status, stream, pick.url)
             return Response(e.body or b"", status_code=e.status, media_type="application/json",
                             headers=self._headers(route, pick.url))
+        if e.kind == "status" and e.status == 429:  # saturated (the Gateway's picker sheds load so); it answered
+            pick.breaker.success()
+            return await self._to_tier2("saturated", reservation)
         pick.breaker.failure()
         return await self._to_tier2(f"tier1_{e.kind}", reservation)
 
@@ -321,6 +336,8 @@ class CallCtx:
             pt, ct = usage
             nano = st.prices[route.model.name].cost_nano(pt, ct)
             await st.budgets.settle(reservation, pt + ct, nano)
+        if self.span is not None:
+            self.span.record_usage(usage, nano)
         tier = str(route.tier)
         mname = route.model.name
         m = st.metrics
@@ -342,6 +359,10 @@ class CallCtx:
         m = st.metrics
         m.child(m.requests, self.team.name, route.model.name, str(route.tier), str(status)).inc()
         m.child(m.latency, str(route.tier), "1" if stream else "0").observe(lat)
+        if self.span is not None:
+            ad = self.served_adapter if route.tier == 1 else None
+            self.span.end(tier=route.tier, response_model=route.model.name + (f":{ad}" if ad else ""), status=status,
+                          upstream=upstream, fallback=self.fallback)
         # after the response is on the socket (see observability.event_after)
         event_after(st.log, "chat", request_id=self.rid, team=self.team.name, route=f"tier{route.tier}",
                     model=route.model.name, adapter=route.adapter, status=status,
@@ -356,6 +377,8 @@ class CallCtx:
             h["x-tierwise-fallback"] = self.fallback
         if route.score is not None:
             h["x-tierwise-triage-score"] = f"{route.score:.4f}"
+        if route.tier == 1 and self.served_adapter != route.adapter:
+            h["x-tierwise-adapter-served"] = self.served_adapter or ""
         return h
 
     # ------------------------------------------------------------------ non-streaming
@@ -447,7 +470,7 @@ class CallCtx:
                 pick.inflight += 1
                 try:
                     s = await vl.open_stream(st.session, pick.url, self._tier1_body(route, req, True),
-                                             route.model.timeout_s)
+                                             route.model.timeout_s, pick.headers)
                 except UpstreamError as e:
                     pick.inflight -= 1
                     r = await self._tier1_failed(route, pick, e, reservation, stream=True)
@@ -463,8 +486,22 @@ class CallCtx:
         return StreamingResponse(self._relay_tier2(route, events, reservation, upstream),
                                  media_type="text/event-stream", headers=self._headers(route, upstream))
 
-    async def _relay_tier1(self, route: Route, s: vl.VllmStream, pick: balancer.Replica,
-                           reservation: Reservation) -> AsyncIterator[bytes]:
+    def _relay_tier1(self, *a) -> AsyncIterator[bytes]:  # noqa: ANN002
+        return self._guard_out(self._relay_tier1_raw(*a))
+
+    def _relay_tier2(self, *a) -> AsyncIterator[bytes]:  # noqa: ANN002
+        return self._guard_out(self._relay_tier2_raw(*a))
+
+    def _guard_out(self, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Streamed output through the guardrails, per sentence (stream_guard.py), when they are configured."""
+        hooks = self.st.config.hooks
+        if hooks.guardrails_url is None:
+            return frames
+        return stream_guard.guarded(frames, stream_guard.output_check(self.st, self.team.name, self.rid),
+                                    hooks.stream_window_chars)
+
+    async def _relay_tier1_raw(self, route: Route, s: vl.VllmStream, pick: balancer.Replica,
+                               reservation: Reservation) -> AsyncIterator[bytes]:
         usage: tuple[int, int] | None = None
         status, done = "interrupted", False
         try:
@@ -504,8 +541,8 @@ class CallCtx:
             await self._account(route, reservation, usage if status == "ok" else None, status)
             self._finish(route, 200 if status == "ok" else 599, True, pick.url)
 
-    async def _relay_tier2(self, route: Route, events: AsyncIterator[dict], reservation: Reservation,
-                           upstream: str) -> AsyncIterator[bytes]:
+    async def _relay_tier2_raw(self, route: Route, events: AsyncIterator[dict], reservation: Reservation,
+                               upstream: str) -> AsyncIterator[bytes]:
         tr = br.ChunkTranslator(route.model.name)
         status = "interrupted"
         try:

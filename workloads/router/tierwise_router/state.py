@@ -46,6 +46,8 @@ class RouterState:
     ids: random.Random = field(default_factory=lambda: random.Random())  # seeded from urandom once
     rag_key: str | None = None  # settings.rag_api_key, unwrapped once
     prices: dict[str, ExactPrice] = field(default_factory=dict)  # model name → integer price (config.py)
+    tracer: Any = None  # opentelemetry Tracer (tracing.py); None: no spans are made
+    adapter_routes: Any = None  # canary.AdapterRoutes: adapter canary splits (None: adapters as named)
 
     def __post_init__(self) -> None:
         if self.rag_key is None and self.settings.rag_api_key is not None:

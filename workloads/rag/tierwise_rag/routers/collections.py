@@ -1,3 +1,5 @@
+"""Collection admin API: create / list / get / update / drop, versions, promote, rollback, delete a version, documents and staleness views."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,3 +1,5 @@
+"""Event API: apply an S3 event notification with inline objects (the local stand-in for the SQS consumer)."""
+
 from __future__ import annotations
 
 import asyncio

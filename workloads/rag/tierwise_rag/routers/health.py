@@ -1,3 +1,5 @@
+"""Health API: liveness (/healthz), readiness (/readyz: Qdrant reachable) and Prometheus /metrics."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,3 +1,5 @@
+"""Query API: POST /v1/retrieve."""
+
 from __future__ import annotations
 
 import asyncio
