@@ -27,6 +27,8 @@ class Replica:
     scrape_ok: bool = True
     salt: int = field(default=0)
     pool: H1Pool | None = field(default=None, repr=False)  # non-streaming keep-alive pool (app lifespan)
+    headers: dict[str, str] = field(default_factory=dict)  # sent on every call (the gateway's model header)
+    scrape: bool = True  # False for the inference Gateway: it has no vLLM /metrics; its picker sheds load with 429
 
     def __post_init__(self) -> None:
         self.salt = zlib.crc32(self.url.encode())

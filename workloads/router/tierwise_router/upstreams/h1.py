@@ -119,7 +119,7 @@ class H1Pool:
         self.port = u.port or 80
         self.prefix = u.path.rstrip("/")
         self._hosthdr = f"{self.host}:{self.port}".encode()
-        if any(c in k + v for k, v in (extra_headers or {}).items() for c in "\r\n:" if c != ":" or c in k):
+        if any("\r" in k + v or "\n" in k + v or ":" in k for k, v in (extra_headers or {}).items()):
             raise ValueError(f"H1Pool: bad extra header in {extra_headers!r}")
         self._extra = "".join(f"{k}: {v}\r\n" for k, v in (extra_headers or {}).items()).encode()  # pre-framed, per pool
         self.limit = limit

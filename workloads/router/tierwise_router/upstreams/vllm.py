@@ -84,9 +84,11 @@ def _data(raw: bytes) -> bytes:
     return b"\n".join(out)
 
 
-async def open_stream(session: aiohttp.ClientSession, base_url: str, body: bytes, timeout_s: float) -> VllmStream:
+async def open_stream(session: aiohttp.ClientSession, base_url: str, body: bytes, timeout_s: float,
+                      headers: dict[str, str] | None = None) -> VllmStream:
     try:
-        resp = await session.post(base_url + "/v1/chat/completions", data=body, headers=_JSON,
+        resp = await session.post(base_url + "/v1/chat/completions", data=body,
+                                  headers={**_JSON, **headers} if headers else _JSON,
                                   timeout=aiohttp.ClientTimeout(total=timeout_s, sock_read=timeout_s))
     except TimeoutError as e:
         raise UpstreamError("timeout", "upstream timed out") from e
