@@ -21,7 +21,7 @@ HEADER = "X-Gateway-Model-Name"
 
 @dataclass
 class StubGateway:
-    model: str = "tiny"
+    model: str | None = "tiny"  # None: no routing on the header (a plain vLLM-shaped upstream)
     backend: str | None = None
     mode: str = "ok"  # ok | 429 | 503 | hang
     text: str = "hello from the gateway"
@@ -43,7 +43,7 @@ class StubGateway:
             await self._session.close()
 
     def _routed(self, request: web.Request) -> bool:
-        return request.headers.get(HEADER) == self.model
+        return self.model is None or request.headers.get(HEADER) == self.model
 
     async def health(self, request: web.Request) -> web.Response:
         if not self._routed(request):
