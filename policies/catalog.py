@@ -18,6 +18,7 @@ from tierwise.policies.checks.deploy.tw_deploy_001_mig_layouts import MigLayouts
 from tierwise.policies.checks.deploy.tw_deploy_002_gpu_advertiser import OneGpuAdvertiser
 from tierwise.policies.checks.deploy.tw_deploy_003_image_sources import ImagesReachable
 from tierwise.policies.checks.deploy.tw_deploy_004_bedrock_profiles import BedrockInvokable
+from tierwise.policies.checks.deploy.tw_deploy_005_canary_rollback import CanaryHasRollbackTarget
 from tierwise.policies.checks.iam.tw_iam_001_workload_binding import WorkloadRoleBinding
 from tierwise.policies.checks.iam.tw_iam_002_least_privilege import LeastPrivilege
 from tierwise.policies.checks.iam.tw_iam_003_bedrock_allowlist import BedrockAllowlist
@@ -33,7 +34,7 @@ ALL: tuple[type, ...] = (
     GpuNodePoolLimit, WorstCaseWithinBudget, TeamBudgetAlerts, QuotaWithinPoolLimits, PlatformWorstCaseWithinBudget,
     RequiredTags,
     AgentOwnIdentity, AgentModelsViaRouter, AgentDeclaredEgress,
-    MigLayoutsFit, OneGpuAdvertiser, ImagesReachable, BedrockInvokable,
+    MigLayoutsFit, OneGpuAdvertiser, ImagesReachable, BedrockInvokable, CanaryHasRollbackTarget,
 )
 PACKS_DIR = Path(__file__).parent / "packs"
 

@@ -27,7 +27,12 @@ from tierwise.constructs.serving.budget_cache import ValkeyCache, ValkeyCachePro
 from tierwise.constructs.serving.data_bucket import DataBucket, DataBucketProps
 from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
 from tierwise.constructs.serving.escalation_queue import EscalationQueue, EscalationQueueProps
+from tierwise.constructs.serving.inference_gateway import AGENT_PORT, CONTROLLER_LABELS, CONTROLLER_NAMESPACE
+from tierwise.constructs.serving.inference_gateway import LISTENER_PORT as GATEWAY_PORT
+from tierwise.constructs.serving.inference_gateway import InferenceGateway, InferenceGatewayProps
+from tierwise.constructs.serving.inference_pool import EPP_PORT, ModelInferencePool, ModelInferencePoolProps
 from tierwise.constructs.serving.mountpoint_s3_csi_driver import MountpointS3CsiDriver, MountpointS3CsiDriverProps
+from tierwise.constructs.serving.model_route import ModelRoute, ModelRouteProps, PoolWeight
 from tierwise.constructs.serving.network_policy import (
     NamespaceIsolation, NamespaceIsolationProps, NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp)
 from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
@@ -137,7 +142,7 @@ class ServingStack(TierwiseStack):
                 cpu=cpu, memory_gib=mem, precision=m.precision, max_model_len=m.max_model_len,
                 adapters=[LoraAdapterSpec(a.name, a.rank) for a in m.lora_adapters], max_loras=m.max_loras,
                 max_lora_rank=m.max_lora_rank, speculative_source=m.speculative_model, load_timeout_s=sv.model_load_timeout_s,
-                role_name=f"{prefix}-vllm-{m.name}", **identity))
+                role_name=f"{prefix}-vllm-{m.name}", served_model_aliases=(m.canary.of,) if m.canary else (), **identity))
             self.model_servers[m.name] = server
             QueueScaledObject(s, "autoscaler", props=QueueScaledObjectProps(
                 name=server.workload_name, namespace=ns, target_kind=server.kind, target_api_version=server.api_version,
@@ -209,10 +214,44 @@ class ServingStack(TierwiseStack):
                 "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT,
                 "image": {"repository": capacity.images.repository("docker.io/qdrant/qdrant")}}))
 
+        # -- inference Gateway (Gateway API Inference Extension): Gateway, per model a pool + picker, routes --------
+        self.inference_gateway = self._inference_gateway(env, ns, capacity) if sv.inference_gateway.enabled else None
+
         # -- network: exactly the flows the services need --------------------------------------
         self._network_policies(env, ns, router.selector, rag.selector, guardrails.selector)
 
     # ------------------------------------------------------------------------------------------
+    def _inference_gateway(self, env: Environment, ns: str, capacity: CapacityStack) -> InferenceGateway:
+        ig = env.serving.inference_gateway
+        placement = {"node_selector": SYSTEM_PLACEMENT["nodeSelector"], "tolerations": SYSTEM_PLACEMENT["tolerations"]}
+        gateway = InferenceGateway(self, "inference-gateway", props=InferenceGatewayProps(
+            namespace=ns, images=capacity.images, replicas=ig.replicas, **placement))
+        system_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": k, "operator": "In", "values": [v]}
+                                  for k, v in SYSTEM_PLACEMENT["nodeSelector"].items()]}]}}}
+        self.inference_pools: dict[str, ModelInferencePool] = {}
+        scope = Construct(self, "inference-pools")
+        for m in env.models:
+            server = self.model_servers[m.name]
+            labels = dict(server.selector)
+            if server.nodes > 1:  # a LeaderWorkerSet group: only its leader serves HTTP
+                labels["leaderworkerset.sigs.k8s.io/worker-index"] = "0"
+            self.inference_pools[m.name] = ModelInferencePool(scope, m.name, props=ModelInferencePoolProps(
+                name=m.name, namespace=ns, model_server_labels=labels, images=capacity.images, target_port=VLLM_PORT,
+                replicas=ig.picker_replicas, cpu=ig.picker_cpu, memory_mib=ig.picker_memory_mib,
+                node_affinity=system_affinity, tolerations=SYSTEM_PLACEMENT["tolerations"]))
+        routes = Construct(self, "model-routes")
+        canaries = {m.canary.of: m for m in env.models if m.canary}
+        for m in env.models:
+            if m.canary:
+                continue  # reachable under its stable model's name, by weight
+            c = canaries.get(m.name)
+            ModelRoute(routes, m.name, props=ModelRouteProps(
+                model=m.name, namespace=ns, gateway=gateway.props.name,
+                stable=PoolWeight(m.name, 100 - (c.canary.weight if c else 0)),
+                canary=PoolWeight(c.name, c.canary.weight) if c else None))
+        return gateway
+
     def _service(self, name: str, scaling, images: dict[str, str], port: int, common: dict, **kw) -> PlatformService:
         return PlatformService(self, name, props=PlatformServiceProps(
             name=name, component=name, image=images[name], port=port, cpu=scaling.cpu, memory_mib=scaling.memory_mib,
@@ -233,6 +272,7 @@ class ServingStack(TierwiseStack):
         pol = Construct(self, "network-policies")
         aws_apis = {"to": [cidr(vpc)], "ports": tcp(443)}  # interface VPC endpoints (Bedrock, SQS, STS) in the VPC
         pod_identity = {"to": [cidr(POD_IDENTITY_AGENT_CIDR)], "ports": tcp(80)}
+        kube_api = {"to": [cidr(vpc)], "ports": tcp(443)}  # the cluster's private API endpoint (ENIs in the VPC)
         model_peers = [pods(s.selector) for s in self.model_servers.values()]
         # S3 through the S3 gateway endpoint: public S3 ranges, bounded by the bucket policies and the roles;
         # NetworkPolicy cannot name a prefix list, so 443 is open for the pods that use S3 only.
@@ -243,9 +283,13 @@ class ServingStack(TierwiseStack):
             NetworkPolicy(pol, id_, props=NetworkPolicyProps(name=id_, namespace=ns, pod_selector=sel,
                                                             ingress=list(ingress), egress=list(egress)))
 
+        gw = self.inference_gateway
+        gateway_pods = pods(gw.data_plane_selector) if gw else None
+        pickers = [pods(p.picker_selector) for p in self.inference_pools.values()] if gw else []
         np("router", router,
            ingress=[{"from": [clients], "ports": tcp(ROUTER_PORT)}, {"from": [monitoring], "ports": tcp(ROUTER_PORT)}],
            egress=[*([{"to": model_peers, "ports": tcp(VLLM_PORT)}] if model_peers else []),
+                   *([{"to": [gateway_pods], "ports": tcp(GATEWAY_PORT)}] if gw else []),
                    {"to": [pods(rag)], "ports": tcp(RAG_PORT)}, {"to": [pods(guardrails)], "ports": tcp(GUARDRAILS_PORT)},
                    {"to": [cidr(vpc)], "ports": tcp(VALKEY_PORT)}, public_443, aws_apis, pod_identity])
         np("rag", rag,
@@ -255,8 +299,31 @@ class ServingStack(TierwiseStack):
         np("guardrails", guardrails,
            ingress=[{"from": [pods(router)], "ports": tcp(GUARDRAILS_PORT)}, {"from": [monitoring], "ports": tcp(GUARDRAILS_PORT)}],
            egress=[public_443, aws_apis, pod_identity])
+        if gw:
+            # the Gateway's data plane: from the router, to the model servers its pickers choose, and its agent to the
+            # controller; each picker: from the Gateway (ext-proc), to the model servers' /metrics and the API server
+            np("inference-gateway", gw.data_plane_selector,
+               ingress=[{"from": [pods(router)], "ports": tcp(GATEWAY_PORT)}],
+               egress=[{"to": model_peers, "ports": tcp(VLLM_PORT)}, {"to": pickers, "ports": tcp(EPP_PORT)},
+                       {"to": [pods(CONTROLLER_LABELS, namespace=CONTROLLER_NAMESPACE)], "ports": tcp(AGENT_PORT)}])
+            for name, p in self.inference_pools.items():
+                np(f"picker-{name}", p.picker_selector,
+                   ingress=[{"from": [gateway_pods], "ports": tcp(EPP_PORT)}],
+                   egress=[{"to": [pods(self.model_servers[name].selector)], "ports": tcp(VLLM_PORT)}, kube_api])
+            # the controller's namespace: default-deny, then the agents in, the API server out
+            iso = NamespaceIsolation(pol, "gateway-controller-isolation", props=NamespaceIsolationProps(
+                namespace=CONTROLLER_NAMESPACE))
+            for o in (iso.deny, iso.dns):
+                o.manifest.node.add_dependency(gw.release)  # Helm creates the namespace
+            ctrl = NetworkPolicy(pol, "gateway-controller", props=NetworkPolicyProps(
+                name="gateway-controller", namespace=CONTROLLER_NAMESPACE, pod_selector=CONTROLLER_LABELS,
+                ingress=[{"from": [pods(gw.data_plane_selector, namespace=ns)], "ports": tcp(AGENT_PORT)}],
+                egress=[kube_api]))
+            ctrl.node.add_dependency(gw.release)
         for name, s in self.model_servers.items():
             ingress = [{"from": [pods(router)], "ports": tcp(VLLM_PORT)}, {"from": [monitoring], "ports": tcp(VLLM_PORT)}]
+            if gw:
+                ingress.append({"from": [gateway_pods, *pickers], "ports": tcp(VLLM_PORT)})
             egress = []
             if s.nodes > 1:  # leader and workers of one group talk Ray/NCCL to each other
                 ingress.append({"from": [pods(s.selector)], "ports": [{"protocol": "TCP", "port": 1024, "endPort": 65535}]})

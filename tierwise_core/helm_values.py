@@ -167,6 +167,8 @@ def _walk(chart: VendoredChart, ours: Any, default: Any, path: tuple[str, ...]) 
         for k, v in ours.items():
             if k in default:
                 yield from _walk(chart, v, default[k], (*path, k))
+            elif _is_open(chart, (*path, k)):
+                continue  # a value the templates consume whole but values.yaml only documents in a comment
             else:
                 known = ", ".join(sorted(map(str, default))) or "(none: the map is empty by default)"
                 yield Finding(_fmt((*path, k)), f"unknown key: chart {chart.name} {chart.version} has no such value "

@@ -59,6 +59,9 @@ class VllmModelServerProps:
     max_lora_rank: int = 16
     #: Draft model prefix in the models bucket for speculative decoding; off when omitted.
     speculative_source: str | None = None
+    #: More names this server answers to (`--served-model-name` takes several): a model-version canary also answers
+    #: to its stable model's name, so the Gateway can split one model name over both versions.
+    served_model_aliases: tuple[str, ...] = ()
     num_speculative_tokens: int = 5
     #: Startup probe budget: weights stream from S3 before `/health` answers.
     load_timeout_s: int = 1800
@@ -127,7 +130,7 @@ class VllmModelServer(Construct):
                 name=f"{name}-{key}", namespace=p.namespace, bucket_name=bucket.bucket_name, prefix=prefix, uid=DEFAULT_UID))
             claims[key] = m.claim_name
 
-        args = ["--model", "/models/weights", "--served-model-name", p.model, "--host", "0.0.0.0", "--port", str(PORT),
+        args = ["--model", "/models/weights", "--served-model-name", p.model, *p.served_model_aliases, "--host", "0.0.0.0", "--port", str(PORT),
                 "--tensor-parallel-size", str(self.tensor_parallel), "--max-model-len", str(p.max_model_len),
                 "--enable-prefix-caching", *_dtype_args(p.precision)]
         if self.nodes > 1:

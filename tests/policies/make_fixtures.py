@@ -382,3 +382,25 @@ write("TW-DEPLOY-004", {"fx-governance": {
 (HERE / "TW-DEPLOY-004" / "tierwise.json").write_text(json.dumps({
     "environment": "fx", "region": "us-east-1", "account_id": "111111111111",
     "bedrock": {"allowed_model_ids": [f"us.{SONNET}"]}}) + "\n")
+
+
+def route(name, backends, annotations=None):
+    meta = {"name": name, "namespace": "serving", **({"annotations": annotations} if annotations else {})}
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta, "spec": {
+        "parentRefs": [{"name": "inference-gateway"}], "rules": [{"backendRefs": [
+            {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": n, "weight": w} for n, w in backends]}]}}
+
+
+POOLS = {("helm_release", f"pool_{n}"): {"name": n, "chart": "inferencepool", "version": "fx", "namespace": "serving"}
+         for n in ("m", "m-v2", "n", "n-v2", "o")}
+CANARY = {"tierwise.io/canary": "m-v2", "tierwise.io/rollback-target": "m"}
+write("TW-DEPLOY-005", {"fx-serving": {
+    **POOLS,
+    ("kubernetes_manifest", "pass_stable_only"): k8s("pass_stable_only", route("o", [("o", 100)])),
+    ("kubernetes_manifest", "pass_canary"): k8s("pass_canary", route("m", [("m", 90), ("m-v2", 10)], CANARY)),
+    # the stable version removed from the route: nothing to roll back to
+    ("kubernetes_manifest", "fail_no_rollback"): k8s("fail_no_rollback", route("n", [("n-v2", 100)], {
+        "tierwise.io/canary": "n-v2", "tierwise.io/rollback-target": "n"})),
+    ("kubernetes_manifest", "fail_unlabelled_split"): k8s("fail_unlabelled_split", route("n2", [("n", 50), ("n-v2", 50)])),
+    ("kubernetes_manifest", "fail_pool_missing"): k8s("fail_pool_missing", route("x", [("ghost", 100)])),
+}})

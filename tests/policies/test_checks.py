@@ -62,6 +62,8 @@ OFFENDING = {
                       "fail_mirror_missing": ["'nvcr/nvidia/cuda'", "mirror"], "fail_cache_missing": ["quay", "cache rule"]},
     "TW-DEPLOY-004": {"fail_foundation_model_only": ["inference-profile/us.anthropic.claude-sonnet-4-6", "us-west-2"],
                       "fail_no_destinations": ["us-east-2", "us-west-2"]},
+    "TW-DEPLOY-005": {"fail_no_rollback": ["'n'", "rollback target"], "fail_unlabelled_split": ["['n', 'n-v2']"],
+                      "fail_pool_missing": ["'ghost'"]},
     "TW-IAM-001": {"fail_irsa_like": ["StringLike", "system:serviceaccount:rag:*"], "fail_irsa_noaud": ["`aud`"],
                    "fail_shared": ["2 workloads", "a/x", "b/y"], "fail_unbound": ["bound to no service account"]},
     "TW-IAM-002": {"fail_admin": ["AdministratorAccess"], "fail_star_action": ["'s3:*'"],

@@ -1,5 +1,6 @@
 """Derive the allowed network graph from the synthesized NetworkPolicies and compare it with the
-intended one: clients → router; router → vLLM, RAG, guardrails, Valkey, the Bedrock endpoint;
+intended one: clients → router; router → vLLM (or the inference Gateway → its pickers → vLLM), RAG, guardrails,
+Valkey, the Bedrock endpoint, S3 (ledger);
 RAG → Qdrant and S3; guardrails → SQS and S3; metrics scrapes from the monitoring namespace; nothing else.
 
 A flow between two namespaces that deny by default is allowed only when the source's egress *and* the
@@ -21,9 +22,17 @@ PRIVATE = "public-internet"  # 0.0.0.0/0 minus private and link-local ranges
 DNS = "dns"
 
 
+GATEWAY_NS = "nginx-gateway"
+CONTROLLER = {"app.kubernetes.io/name": "nginx-gateway-fabric", "app.kubernetes.io/instance": "nginx-gateway"}
+
+
 def _pods(s: Any) -> dict[str, dict[str, str]]:
-    """Serving workload name -> pod labels (from the synthesized pod templates, plus Qdrant's chart)."""
+    """Serving workload name -> pod labels (from the synthesized pod templates, plus the charts' pods: Qdrant, and
+    with the inference Gateway its NGINX data plane and each model's endpoint picker)."""
     out = {"qdrant": QDRANT}
+    if s.env.serving.inference_gateway.enabled:
+        out["inference-gateway"] = {"gateway.networking.k8s.io/gateway-name": "inference-gateway"}
+        out |= {f"picker-{m.name}": {"inferencepool": f"{m.name}-epp"} for m in s.env.models}
     for o in s.objects():
         if o["kind"] == "Deployment":
             out[o["metadata"]["name"]] = o["spec"]["template"]["metadata"]["labels"]
@@ -56,6 +65,8 @@ def _resolve(peer: dict, own_ns: str, pods: dict[str, dict[str, str]], vpc: str)
             return {f"ns:{n}" for n in names}
         if names == ["kube-system"] and peer["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}:
             return {DNS}
+        if names == [GATEWAY_NS] and peer["podSelector"] == {"matchLabels": CONTROLLER}:
+            return {"gateway-controller"}
         assert names == [NS], peer
         own_ns = NS
     psel = peer["podSelector"]
@@ -85,6 +96,9 @@ def derive(s: Any) -> tuple[set[tuple[str, str, str]], set[str]]:
             continue
         if ns == NS:
             selected = {n for n, lbls in pods.items() if _matches(spec["podSelector"], lbls)} if spec["podSelector"] else set(pods)
+        elif ns == GATEWAY_NS and spec["podSelector"]:
+            assert spec["podSelector"] == {"matchLabels": CONTROLLER}, spec
+            selected = {"gateway-controller"}
         else:
             assert spec["podSelector"] == {}, "outside the serving namespace only whole-namespace client policies"
             selected = {f"ns:{ns}"}
@@ -97,7 +111,7 @@ def derive(s: Any) -> tuple[set[tuple[str, str, str]], set[str]]:
             for peer in rule["from"]:
                 for src in _resolve(peer, ns, pods, vpc):
                     ingress |= {(src, dst, port) for dst in selected for port in _ports(rule)}
-    governed = set(pods) | {f"ns:{n}" for n in denied_ns}
+    governed = set(pods) | {f"ns:{n}" for n in denied_ns} | ({"gateway-controller"} if GATEWAY_NS in denied_ns else set())
     flows = set()
     for src, dst, port in egress | ingress:
         src_ok = src not in governed or (src, dst, port) in egress
@@ -116,6 +130,14 @@ def intended(s: Any) -> set[tuple[str, str, str]]:
     flows |= {(mon, m, "8000") for m in models}
     flows |= {("router", m, "8000") for m in models}
     flows |= {("router", "rag", "8080"), ("router", "guardrails", "8080"), ("router", "vpc", "6379"), ("router", "vpc", "443")}
+    flows.add(("router", PRIVATE, "443"))  # the usage ledger's segments to S3 (gateway endpoint)
+    if env.serving.inference_gateway.enabled:
+        # router -> Gateway -> (picker decides) -> model servers; pickers read the servers' metrics and the API server
+        flows |= {("router", "inference-gateway", "80"), ("inference-gateway", "gateway-controller", "8443"),
+                  ("gateway-controller", "vpc", "443")}
+        for m in env.models:
+            flows |= {("inference-gateway", f"vllm-{m.name}", "8000"), ("inference-gateway", f"picker-{m.name}", "9002"),
+                      (f"picker-{m.name}", f"vllm-{m.name}", "8000"), (f"picker-{m.name}", "vpc", "443")}
     flows |= {("rag", "qdrant", "6333"), ("rag", "qdrant", "6334"), ("rag", "vpc", "443"), ("rag", PRIVATE, "443")}
     flows |= {("guardrails", "vpc", "443"), ("guardrails", PRIVATE, "443")}
     flows |= {(svc, "cidr:169.254.170.23/32", "80") for svc in ("router", "rag", "guardrails")}
@@ -136,7 +158,10 @@ def test_serving_namespace_denies_by_default_and_allows_dns(synth: Any) -> None:
     flows, denied = derive(synth)
     assert NS in denied and set(synth.env.all_namespaces) <= denied
     pods = _pods(synth)
-    assert {src for src, dst, port in flows if dst == DNS and port == "53/udp"} == set(pods)
+    gateway_ns = {f"ns:{GATEWAY_NS}"} if synth.env.serving.inference_gateway.enabled else set()
+    if gateway_ns:
+        assert GATEWAY_NS in denied, "the Gateway controller's namespace denies by default too"
+    assert {src for src, dst, port in flows if dst == DNS and port == "53/udp"} == set(pods) | gateway_ns
 
 
 def test_model_servers_reach_nothing_but_dns(synth: Any) -> None:

