@@ -27,6 +27,15 @@ def _err(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
 
 
+def _load_or_exit(env: str):
+    """The environment, or exit 2 with the loader's message (field path and reason)."""
+    try:
+        return load_environment(env)
+    except ConfigError as e:
+        _err(str(e))
+        raise typer.Exit(EXIT_CONFIG)
+
+
 def _prefer_repo_node() -> None:
     """jsii runs the provider bindings under `node` from PATH: prefer the repo-local Node 22 that
     `make setup` installs (pinned by package-lock.json) over an older system Node."""
@@ -46,11 +55,7 @@ def synth(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
 ) -> None:
     """Synthesize every stack of one environment into OUT/stacks/<stack>/cdk.tf.json."""
-    try:
-        environment = load_environment(env)
-    except ConfigError as e:
-        _err(str(e))
-        raise typer.Exit(EXIT_CONFIG)
+    environment = _load_or_exit(env)
     _prefer_repo_node()
     from .app import summarize, synth as do_synth
     from .summary import capacity_lines
@@ -98,11 +103,7 @@ def doctor(
 
     tmp = None
     if env is not None:
-        try:
-            environment = load_environment(env)
-        except ConfigError as e:
-            _err(str(e))
-            raise typer.Exit(EXIT_CONFIG)
+        environment = _load_or_exit(env)
         _prefer_repo_node()
         from .app import synth as do_synth
 
