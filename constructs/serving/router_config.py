@@ -65,7 +65,8 @@ def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedro
     return {
         "version": 1,
         "teams": [{"name": t.name, "budgets": {"tokens_per_day": t.tokens_per_day, "usd_per_month": _usd(t.monthly_budget_usd)},
-                   "allowed_models": sorted(t.allowed_models)} for t in teams]
+                   "allowed_models": sorted(t.allowed_models),
+                   **({"mode": t.routing_mode} if t.routing_mode != "triage" else {})} for t in teams]
                  # each agent is its own principal (own key, budget, models), named `<team>:agent:<name>`
                  + [{"name": a.router_principal, "budgets": {"tokens_per_day": a.tokens_per_day, **(
                      {"usd_per_month": _usd(a.monthly_budget_usd)} if a.monthly_budget_usd else {})},

@@ -284,6 +284,9 @@ class Team(Strict):
     bedrock: list[BedrockBudget] = Field(default_factory=list)
     budget_alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
     tokens_per_day: Annotated[int, Field(ge=0)] = 5_000_000
+    #: How the router routes this team's `auto` calls: triage alone, Tier 1 first with escalation to Tier 2 on
+    #: low confidence, or triage with that cascade for the calls triage is unsure of (workloads/router/README.md).
+    routing_mode: Literal["triage", "cascade", "triage+cascade"] = "triage"
 
 
 class Platform(Strict):

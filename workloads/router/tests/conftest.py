@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from aiohttp import web
 from tierwise_router.app import create_app
 from tierwise_router.config import RouterConfig, hash_api_key
 from tierwise_router.settings import Settings
+from tierwise_router.triage import load_triage
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -85,12 +87,21 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(env="test", ledger_path=tmp_path / "ledger.jsonl", ledger_fsync="always", scrape_interval_s=0.05)
 
 
+@pytest.fixture(scope="session")
+def triage() -> Any:
+    """The packaged triage (v2), loaded once per session: its encoder takes ~1 s to build."""
+    t = load_triage()
+    yield t
+    t.close()
+
+
 @pytest.fixture
-def client_for() -> Callable[..., Any]:
+def client_for(triage: Any) -> Callable[..., Any]:
     """Build the app and an in-process httpx client bound to it (lifespan runs via the app context)."""
 
     class _Ctx:
         def __init__(self, settings: Settings, config: RouterConfig, **kw: Any):
+            kw.setdefault("triage", triage)
             self.app = create_app(settings, config=config, boto_session=boto_session(), **kw)
 
         async def __aenter__(self) -> httpx.AsyncClient:
@@ -135,3 +146,29 @@ def redis_url() -> Any:
     proc.terminate()
     proc.wait(timeout=10)
     shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ real vLLM
+HARNESS = HERE.parent / "harness" / "vllm_server.py"
+
+
+def _harness():
+    spec = importlib.util.spec_from_file_location("tw_vllm_server", HARNESS)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def vllm_url(tmp_path_factory):
+    h = _harness()
+    py = h.vllm_python()
+    if not py.exists():
+        msg = f"vLLM python {py} not found (make vllm-env, or set TIERWISE_VLLM_PYTHON)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    srv = h.TinyVllm(py, tmp_path_factory.mktemp("tiny-model"))
+    srv.start()
+    yield srv.base_url
+    srv.stop()

@@ -1,16 +1,13 @@
 """End to end: the real `openai` client → router → the real vLLM (CPU) serving a tiny model built at
 test time with two LoRA adapters, and → Bedrock (local wire server) on fallback.
 
-One vLLM server per test session (~30-40 s start). Its Python comes from TIERWISE_VLLM_PYTHON
-(default <repo>/.venv-vllm/bin/python, made by `make vllm-env`); if it is missing these tests fail
-when CI=true and skip otherwise.
+One vLLM server per test session (~30-40 s start; the ``vllm_url`` fixture in conftest.py, shared
+with test_cascade_e2e.py). Its Python comes from TIERWISE_VLLM_PYTHON (default
+<repo>/.venv-vllm/bin/python, made by `make vllm-env`); if it is missing these tests fail when
+CI=true and skip otherwise.
 """
 
 from __future__ import annotations
-
-import importlib.util
-import os
-from pathlib import Path
 
 import httpx
 import openai
@@ -20,29 +17,6 @@ from conftest import KEY_A, make_config
 from tierwise_router.ledger import read_ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-HARNESS = Path(__file__).resolve().parents[1] / "harness" / "vllm_server.py"
-
-
-def _harness():
-    spec = importlib.util.spec_from_file_location("tw_vllm_server", HARNESS)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="session")
-def vllm_url(tmp_path_factory):
-    h = _harness()
-    py = h.vllm_python()
-    if not py.exists():
-        msg = f"vLLM python {py} not found (make vllm-env, or set TIERWISE_VLLM_PYTHON)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    srv = h.TinyVllm(py, tmp_path_factory.mktemp("tiny-model"))
-    srv.start()
-    yield srv.base_url
-    srv.stop()
 
 
 def _oc(app) -> openai.AsyncOpenAI:

@@ -38,7 +38,7 @@ from .settings import Settings
 from .shipper import open_ledger
 from .state import RouterState
 from .tracing import otlp_provider, tracer
-from .triage import Triage
+from .triage import load_triage
 from .upstreams import UpstreamError
 from .upstreams import bedrock as br
 from .upstreams import vllm as vl
@@ -67,7 +67,7 @@ class _ChatEndpoint:
 
 def create_app(settings: Settings | None = None, *, config: RouterConfig | None = None,
                boto_session: Any = None, pacer: Pacer | None = None, tracer_provider: Any = None,
-               now: Callable[[], dt.datetime] | None = None) -> Starlette:
+               now: Callable[[], dt.datetime] | None = None, triage: Any = None) -> Starlette:
     settings = settings or Settings()
     metrics = make_metrics()
     log = configure_logging(settings.service_name, settings.log_level)
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         if cfg.hooks.rag_url is not None and settings.rag_api_key is None:
             raise ValueError("hooks.rag_url is set but TIERWISE_ROUTER_RAG_API_KEY is not: the RAG service "
                              "authenticates every /v1/retrieve call with a bearer key")
-        triage = Triage.load()
+        tri = triage or load_triage(settings.triage_artifact)  # v2 loads its encoder here, once (~1 s)
         t1 = cfg.model(cfg.routing.tier1_model)
         t2 = cfg.model(cfg.routing.tier2_model) if cfg.routing.tier2_model else None
         rt = cfg.routing
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
                                                      m.timeout_s)
         ledger, shipper = open_ledger(settings, boto_session, log, metrics) if settings.ledger_path else (None, None)
         st = RouterState(
-            settings=settings, config=cfg, triage=triage, threshold=triage.threshold_for_share(rt.target_tier2_share),
+            settings=settings, config=cfg, triage=tri, threshold=tri.threshold_for_share(rt.target_tier2_share),
             metrics=metrics, log=log, pacer=pacer or Pacer(), budgets=budgets, session=session,
             keys={h: t for t in cfg.teams for h in t.api_key_sha256}, tier1=t1,  # type: ignore[arg-type]
             replicas=tier1_replicas(cfg, t1),  # type: ignore[arg-type]  # the Gateway alone, or every endpoint
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
         st.tasks.append(asyncio.create_task(_scrape_loop(st)))
         st.tasks.append(asyncio.create_task(watch_loop_lag(metrics.loop_lag)))
         event(log, "startup", tier1=t1.name, replicas=len(st.replicas), tier2=t2.name if t2 else None,
-              triage=triage.version, threshold=round(st.threshold, 6), budgets=settings.budget_backend)
+              triage=tri.version, threshold=round(st.threshold, 6), budgets=settings.budget_backend)
         gcw = GcWatch(metrics.gc_pause)
         gcw.start(freeze=settings.gc_freeze)  # last: everything start-up built is frozen (see GcWatch)
         try:
@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None, *, config: RouterConfig | None 
             await session.close()
             if own_tp is not None:
                 own_tp.shutdown()  # flushes the spans still batched
+            if triage is None:
+                tri.close()
             for r in st.replicas:
                 if r.pool is not None:
                     r.pool.close()

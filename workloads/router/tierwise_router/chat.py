@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from . import balancer
+from . import balancer, cascade
 from . import stream_guard, tracing
 from .budgets import BudgetExceeded, BudgetStoreUnavailable, Reservation
 from .config import BedrockModel, Team, VllmModel, nano_to_usd_str
@@ -46,6 +46,7 @@ class Route:
     adapter: str | None
     reason: str  # "auto" | "explicit" | fallback reason
     score: float | None = None
+    cascade: bool = False  # Tier 1 first, escalate on low confidence (cascade.py)
 
 
 class Reply(Exception):
@@ -79,19 +80,22 @@ def estimate_prompt_tokens(body: bytes) -> int:
     return len(body) // 3 + 16
 
 
-def resolve(st: RouterState, team: Team, req: dict, text: str) -> Route:
+async def resolve(st: RouterState, team: Team, req: dict, text: str) -> Route:
     name = req["model"]
     if team.allowed_models is not None and name not in team.allowed_models:
         raise Reply(error_response(403, f"Team {team.name!r} may not use model {name!r}.", "permission_error",
                                    "model_not_allowed", "model"))
     t1 = st.tier1
     if name == "auto":
-        d = st.triage.decide(text, st.threshold, st.config.routing.domain_adapters, team.default_adapter,
-                             tier2_available=st.tier2 is not None)
-        st.metrics.child(st.metrics.triage, str(d.tier), d.domain).inc()
-        if d.tier == 2 and st.tier2 is not None:
-            return Route(2, st.tier2, None, "auto", d.score)
-        return Route(1, t1, d.adapter, "auto", d.score)
+        rt = st.config.routing
+        score, domain = await st.triage.ascore(text)  # off the event loop when the scorer is not trivial
+        unsure = (st.triage.threshold_for_share(rt.target_tier2_share + rt.cascade.unsure_share)
+                  if team.mode == "triage+cascade" else st.threshold)
+        p = cascade.plan(team, score, st.threshold, unsure, st.tier2 is not None)
+        st.metrics.child(st.metrics.triage, str(p.tier), domain).inc()
+        if p.tier == 2 and st.tier2 is not None:
+            return Route(2, st.tier2, None, "auto", score)
+        return Route(1, t1, rt.domain_adapters.get(domain, team.default_adapter), "auto", score, cascade=p.cascade)
     base, _, adapter = name.partition(":")
     if base == t1.name and (not adapter or adapter in t1.adapters):
         return Route(1, t1, adapter or None, "explicit")
@@ -177,7 +181,7 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
         event(st.log, "unknown_request_fields", logging.DEBUG, request_id=rid, fields=sorted(parsed.model_extra))
     messages: list[dict] = req["messages"]
     text = last_user_text(messages)
-    route = resolve(st, team, req, text)
+    route = await resolve(st, team, req, text)
     max_out = parsed.max_completion_tokens or parsed.max_tokens or st.config.routing.default_max_tokens
     est_in = estimate_prompt_tokens(raw)
 
@@ -267,6 +271,7 @@ class CallCtx:
         self.replica: balancer.Replica | None = None
         self.span: tracing.ChatSpan | None = None  # GenAI span (tracing.py), when tracing is on
         self.served_adapter: str | None = None  # the adapter version a canary split chose (canary.py)
+        self.verdict: cascade.Verdict | None = None  # set when a cascaded call was judged
         self.ledger_state: str | None = None  # durable | pending (ack=durable only)
 
     # ------------------------------------------------------------------ routing helpers
@@ -290,6 +295,8 @@ class CallCtx:
             so = dict(body.get("stream_options") or {})
             so["include_usage"] = True  # always: the router settles budgets from it
             body["stream_options"] = so
+        if route.cascade:
+            body = cascade.tier1_body(body, stream)
         return orjson.dumps(body)
 
     async def _to_tier2(self, reason: str, reservation: Reservation) -> tuple[Route, Reservation]:
@@ -302,6 +309,42 @@ class CallCtx:
         self.fallback = reason
         await st.budgets.release(reservation)
         return Route(2, st.tier2, None, reason), await _reserve(st, self.team, st.tier2, self.est_in, self.max_out)
+
+    async def _escalate(self, route: Route, reservation: Reservation,
+                        usage: tuple[int, int] | None) -> tuple[Route, Reservation] | None:
+        """Tier 1 was not confident: reserve Tier 2, then settle and ledger what Tier 1 used (status
+        ``escalated``; unknown usage keeps the whole reservation). None when Tier 2 has no budget left:
+        the Tier-1 answer stands."""
+        st = self.st
+        try:
+            r2 = await _reserve(st, self.team, st.tier2, self.est_in, self.max_out)  # type: ignore[arg-type]
+        except Reply:
+            return None
+        await self._account(route, reservation, usage, "escalated")
+        self.fallback = "cascade_low_confidence"
+        st.metrics.child(st.metrics.fallbacks, self.fallback).inc()
+        return Route(2, st.tier2, None, "cascade", route.score), r2  # type: ignore[arg-type]
+
+    async def _judge_stream(self, route: Route, s: vl.VllmStream, pick: balancer.Replica, reservation: Reservation,
+                            req: dict) -> cascade.JudgedStream | Response | tuple[Route, Reservation]:
+        """Buffer a cascaded Tier-1 stream until its verdict (nothing has reached the client yet). Returns
+        the stream to relay (kept), or the Tier-2 route and reservation (escalated, or Tier 1 failed)."""
+        js = cascade.JudgedStream(s, self.st.config.routing.cascade, bool(req.get("logprobs")))
+        try:
+            self.verdict = v = await js.judge()
+        except Exception as e:  # noqa: BLE001 — aiohttp payload/timeout errors included: still before the first byte
+            js.close()
+            pick.inflight -= 1
+            err = e if isinstance(e, UpstreamError) else UpstreamError("connect", f"tier-1 stream failed: {e.__class__.__name__}")
+            return await self._tier1_failed(route, pick, err, reservation, stream=True)
+        if v.escalate:
+            esc = await self._escalate(route, reservation, js.usage)
+            if esc is not None:
+                js.close()  # releasing an unfinished response drops the connection: vLLM aborts the request
+                pick.inflight -= 1
+                pick.breaker.success()
+                return esc
+        return js
 
     async def _tier1_failed(self, route: Route, pick: balancer.Replica, e: UpstreamError, reservation: Reservation,
                             stream: bool) -> Response | tuple[Route, Reservation]:
@@ -379,6 +422,10 @@ class CallCtx:
             h["x-tierwise-triage-score"] = f"{route.score:.4f}"
         if route.tier == 1 and self.served_adapter != route.adapter:
             h["x-tierwise-adapter-served"] = self.served_adapter or ""
+        if self.verdict is not None:
+            h["x-tierwise-cascade"] = "escalated" if self.fallback == "cascade_low_confidence" else "kept"
+            if self.verdict.confidence is not None:
+                h["x-tierwise-confidence"] = f"{self.verdict.confidence:.4f}"
         return h
 
     # ------------------------------------------------------------------ non-streaming
@@ -400,8 +447,17 @@ class CallCtx:
                     route, reservation = r
                 else:
                     obj = orjson.loads(data)
-                    nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
-                    return await self._respond(route, data, obj, nano, pick.url)
+                    esc = None
+                    if route.cascade:
+                        self.verdict = cascade.judge_completion(obj, self.st.config.routing.cascade)
+                        esc = await self._escalate(route, reservation, vl.usage_of(obj)) if self.verdict.escalate else None
+                        if esc is None and not req.get("logprobs"):
+                            cascade.strip_completion(obj)
+                            data = orjson.dumps(obj)
+                    if esc is None:
+                        nano = await self._account(route, reservation, vl.usage_of(obj), "ok")
+                        return await self._respond(route, data, obj, nano, pick.url)
+                    route, reservation = esc
                 finally:
                     pick.inflight -= 1
         return await self._complete_tier2(route, req, reservation)
@@ -478,9 +534,15 @@ class CallCtx:
                         return r
                     route, reservation = r
                 else:
-                    st.metrics.child(st.metrics.ttft, "1").observe(time.perf_counter() - self.t0)
-                    return StreamingResponse(self._relay_tier1(route, s, pick, reservation),
-                                             media_type="text/event-stream", headers=self._headers(route, pick.url))
+                    judged = await self._judge_stream(route, s, pick, reservation, req) if route.cascade else s
+                    if isinstance(judged, Response):
+                        return judged
+                    if isinstance(judged, tuple):
+                        route, reservation = judged
+                    else:
+                        st.metrics.child(st.metrics.ttft, "1").observe(time.perf_counter() - self.t0)
+                        return StreamingResponse(self._relay_tier1(route, judged, pick, reservation),  # type: ignore[arg-type]
+                                                 media_type="text/event-stream", headers=self._headers(route, pick.url))
         events, upstream = await self._call_tier2(route, req, reservation, br.converse_stream, stream=True)
         st.metrics.child(st.metrics.ttft, "2").observe(time.perf_counter() - self.t0)
         return StreamingResponse(self._relay_tier2(route, events, reservation, upstream),

@@ -75,6 +75,9 @@ class Team(Strict):
     rate_limits: RateLimits = RateLimits()
     allowed_models: list[str] | None = None
     default_adapter: str | None = None
+    mode: Literal["triage", "cascade", "triage+cascade"] = Field(
+        default="triage", description="how model `auto` is routed: triage alone, Tier 1 first with escalation on low "
+        "confidence (cascade.py), or triage with the cascade for the calls triage is unsure about")
 
 
 class SelfHostedPrice(Strict):
@@ -152,6 +155,18 @@ class Hooks(Strict):
         return self
 
 
+class Cascade(Strict):
+    """Tier 1 answers first; the router reads its token logprobs and escalates to Tier 2 before the
+    first byte reaches the client when their geometric-mean probability is below ``min_confidence``."""
+
+    min_confidence: float = Field(default=0.5, ge=0, le=1,
+                                  description="escalate when exp(mean logprob) of the judged tokens is below this")
+    tokens: int = Field(default=8, ge=1, le=256, description="Tier-1 tokens judged (streams: buffered before the "
+                        "first byte, so this bounds the added time to first token)")
+    unsure_share: float = Field(default=0.3, ge=0, le=1, description="triage+cascade: the share of traffic just below "
+                                "the Tier-2 threshold that triage calls unsure and sends through the cascade")
+
+
 class AdapterSplit(Strict):
     """One served version of a LoRA adapter and its traffic share (``tierwise.adapter-routes/v1``, the
     document ``tierwise adapters rollout --routes-out`` writes; see canary.py)."""
@@ -191,6 +206,7 @@ class Routing(Strict):
     adapter_routes_file: Path | None = Field(default=None, description="a tierwise.adapter-routes/v1 JSON document, "
                                              "re-read when it changes; its adapters override adapter_routes")
     adapter_routes_reload_s: float = Field(default=5.0, gt=0, le=3600)
+    cascade: Cascade = Cascade()
 
 
 class RouterConfig(Strict):

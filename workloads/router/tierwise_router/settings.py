@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     rag_api_key: SecretStr | None = Field(default=None, description="bearer key the router presents to the RAG "
                                           "service (its team decides which collections may be read)")
     service_name: str = "tierwise-router"
+    triage_artifact: Path | None = Field(default=None, description="triage model file (v1 or v2 format); unset = "
+                                         "the packaged v2 (triage_v2.json)")
 
     def model_post_init(self, _ctx: object) -> None:
         if self.budget_backend == "redis" and self.redis_url is None:

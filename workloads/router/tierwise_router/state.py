@@ -20,14 +20,13 @@ from .ledger import Ledger
 from .observability import Metrics
 from .ratelimit import Pacer
 from .settings import Settings
-from .triage import Triage
 
 
 @dataclass
 class RouterState:
     settings: Settings
     config: RouterConfig
-    triage: Triage
+    triage: Any  # triage.Triage (v1) or triage_v2.TriageV2: score, ascore, decide, threshold_for_share
     threshold: float
     metrics: Metrics
     log: logging.Logger
