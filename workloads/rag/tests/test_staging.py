@@ -3,10 +3,15 @@ expired when abandoned; the HTTP API and the CLI use the same path."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
+import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+import uvicorn
 from qdrant_client import QdrantClient
 from rag_helpers import auth, make_settings
 from typer.testing import CliRunner
@@ -133,11 +138,34 @@ def test_staging_errors(kb) -> None:
         kb.open_staging("billing", "kb")
 
 
+@contextlib.contextmanager
+def served(app) -> Iterator[httpx.Client]:
+    """The app under a real uvicorn server on a loopback port, and an HTTP client for it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=60) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@pytest.mark.e2e
 def test_two_thousand_documents_into_one_version_over_http() -> None:
-    """Issue 17's acceptance: 2,000 documents into one anchored version through the HTTP API (at most
-    256 per request), promote, query; queries during staging see only the previous version."""
+    """Issue 17's acceptance: 2,000 documents into one anchored version through the HTTP API of a real
+    uvicorn server (at most 256 per request), promote, query; queries during staging see only the
+    previous version."""
     n, per_request = 2000, 256
-    with TestClient(create_app(make_settings())) as client:
+    with served(create_app(make_settings())) as client:
         h = auth("platform")
         assert client.post("/v1/collections", json={"name": "handbook", "kind": "anchored"}, headers=h).status_code == 201
         r = client.post("/v1/ingest", headers=h, json={"collection": "handbook", "promote": True,
