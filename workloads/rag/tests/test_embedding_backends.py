@@ -3,6 +3,8 @@ torch: same vectors, same token counts, export cached by content and never torn.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,14 @@ def test_quantized_needs_the_onnx_backend() -> None:
 
     with pytest.raises(ValidationError, match="embed_quantized needs embed_backend=onnx"):
         Settings(embed_backend="torch", embed_quantized=True)
+
+
+def test_cli_exports_both_graphs(onnx_cache) -> None:
+    from typer.testing import CliRunner
+
+    from tierwise_rag.cli import app
+
+    out = CliRunner().invoke(app, ["export-onnx", "--cache-dir", str(onnx_cache), "--quantized"])
+    assert out.exit_code == 0, out.output
+    fp32, int8 = out.output.split()
+    assert fp32.endswith("model.onnx") and int8.endswith("model.int8.onnx") and Path(int8).parent == Path(fp32).parent

@@ -70,9 +70,15 @@ def query(collection: str, text: str, top_k: int = 5, mode: str = "hybrid", team
 
 
 @app.command("export-onnx")
-def export_onnx_cmd(cache_dir: Annotated[Path | None, typer.Option(help="default: TIERWISE_RAG_ONNX_CACHE_DIR or ~/.cache")] = None) -> None:
+def export_onnx_cmd(
+    cache_dir: Annotated[Path | None, typer.Option(help="default: TIERWISE_RAG_ONNX_CACHE_DIR or ~/.cache")] = None,
+    quantized: Annotated[bool, typer.Option(help="also write the int8 graph (TIERWISE_RAG_EMBED_QUANTIZED)")] = False,
+) -> None:
     """Export the packaged all-MiniLM-L6-v2 weights to ONNX (once; a no-op when the cache has it)."""
-    from .embedding import export_onnx
+    from .embedding import export_onnx, quantized_onnx
     from .settings import Settings
 
-    typer.echo(str(export_onnx(cache_dir=cache_dir or Settings().onnx_cache_dir)))
+    path = export_onnx(cache_dir=cache_dir or Settings().onnx_cache_dir)
+    typer.echo(str(path))
+    if quantized:
+        typer.echo(str(quantized_onnx(path)))
