@@ -80,7 +80,7 @@ endef
 $(foreach w,$(WORKLOADS),$(eval $(call WORKLOAD_RULES,$(w))))
 
 # End-to-end suites that start other services for real.
-test-router: $(STAMP)/vllm
+test-router: $(STAMP)/vllm $(STAMP)/venv-guardrails  # test_gateway_e2e.py runs the real guardrails service
 test-observability: $(STAMP)/venv-router
 test-agents: $(STAMP)/venv-router $(STAMP)/venv-guardrails
 test-distill: $(STAMP)/venv-guardrails
