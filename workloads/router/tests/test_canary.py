@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
-import tierwise_router
 from conftest import KEY_A, make_config
 from pydantic import ValidationError
 
 from tierwise_router.canary import AdapterRoutes, RoutesError, parse_document, pick
 from tierwise_router.config import AdapterSplit
-from tierwise_router.triage import load_triage
 
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "Say hi."}]
-
-
-@pytest.fixture(scope="module")
-def triage():
-    return load_triage(Path(tierwise_router.__file__).parent / "triage_model.json")
 
 
 def doc(routes: dict, model: str = "tiny") -> dict:

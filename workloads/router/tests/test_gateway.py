@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import tierwise_router
 from conftest import KEY_A, make_config, serve
 from gateway_stub import HEADER, StubGateway
 from pydantic import ValidationError
 
-from tierwise_router.triage import load_triage
 from tierwise_router.upstreams.h1 import H1Pool
 
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "Say hi."}]
-
-
-@pytest.fixture(scope="module")
-def triage():
-    """The v1 triage artifact (no encoder build): these tests are about Tier-1 transport, not triage."""
-    return load_triage(Path(tierwise_router.__file__).parent / "triage_model.json")
 
 
 @pytest.fixture

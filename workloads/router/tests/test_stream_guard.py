@@ -7,26 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import openai
 import pytest
-import tierwise_router
 from conftest import KEY_A, make_config, serve
 from fakes import FakeGuardrails
 from gateway_stub import StubGateway
 
 from tierwise_router.stream_guard import Decision, guarded, split_point
-from tierwise_router.triage import load_triage
 
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "What is my card?"}]
 CARD = "4111 1111 1111 1111"
-
-
-@pytest.fixture(scope="module")
-def triage():
-    return load_triage(Path(tierwise_router.__file__).parent / "triage_model.json")
 
 
 @pytest.fixture

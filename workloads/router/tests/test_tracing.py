@@ -3,25 +3,17 @@ the gen_ai.* attributes, for Tier 1, a streamed call (ended after its last byte)
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-import tierwise_router
 from conftest import KEY_A, make_config
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tierwise_router.triage import load_triage
 
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "Say hi."}]
-
-
-@pytest.fixture(scope="module")
-def triage():
-    return load_triage(Path(tierwise_router.__file__).parent / "triage_model.json")
 
 
 @pytest.fixture
