@@ -425,7 +425,7 @@ class CallCtx:
         if self.verdict is not None:
             h["x-tierwise-cascade"] = "escalated" if self.fallback == "cascade_low_confidence" else "kept"
             if self.verdict.confidence is not None:
-                h["x-tierwise-confidence"] = f"{self.verdict.confidence:.4f}"
+                h["x-tierwise-confidence"] = f"{self.verdict.confidence:.6g}"
         return h
 
     # ------------------------------------------------------------------ non-streaming
