@@ -47,6 +47,8 @@ FAQ_DIR = Path("/usr/share/doc/debian/FAQ")
 PY_FAQ_DIR = Path("/usr/share/doc/python3.11/html/faq")
 GIT_FAQ = Path("/usr/share/doc/git/html/gitfaq.html")
 SQLITE_FAQ = Path("/usr/share/doc/sqlite3/faq.html")
+XZ_FAQ = Path("/usr/share/doc/xz-utils/faq.txt.gz")
+ZLIB_FAQ = Path("/usr/share/doc/zlib1g-dev/FAQ.gz")
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "bench"
 
@@ -133,7 +135,26 @@ def load_tools_faq(git_faq: Path = GIT_FAQ, sqlite_faq: Path = SQLITE_FAQ) -> tu
     return queries, docs
 
 
+def load_xz_zlib_faq(xz: Path = XZ_FAQ, zlib: Path = ZLIB_FAQ) -> tuple[dict[str, str], dict[str, str]]:
+    """Plain-text FAQs of xz-utils (``Q:`` / ``A:`` blocks) and zlib (numbered questions) — the
+    confirmation corpus: never used to choose anything, evaluated with the shipped defaults only."""
+    import gzip
+
+    queries: dict[str, str] = {}
+    docs: dict[str, str] = {}
+    text = gzip.decompress(xz.read_bytes()).decode("utf-8")
+    for n, m in enumerate(re.finditer(r"^Q:\s+(.*?)\n\s*\nA:\s+(.*?)(?=^Q:|\Z)", text, re.S | re.M)):
+        queries[f"xzfaq#{n}"] = " ".join(m.group(1).split())
+        docs[f"xzfaq#{n}"] = "\n".join(line.strip() for line in m.group(2).strip().splitlines())
+    text = gzip.decompress(zlib.read_bytes()).decode("utf-8")
+    for m in re.finditer(r"^ ?(\d+)\. (.*?)\n\s*\n(.*?)(?=^ ?\d+\. |\Z)", text, re.S | re.M):
+        queries[f"zlibfaq#{m.group(1)}"] = " ".join(m.group(2).split())
+        docs[f"zlibfaq#{m.group(1)}"] = "\n".join(line.strip() for line in m.group(3).strip().splitlines())
+    return queries, docs
+
+
 CORPORA = {"debian-faq": load_faq, "python-faq": load_python_faq, "git-sqlite-faq": load_tools_faq}
+CONFIRM = {"xz-zlib-faq": load_xz_zlib_faq}
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -195,6 +216,60 @@ def pick(rows: list[dict], train: list[str], key: str) -> dict:
         if best_key is None or k > best_key:
             best, best_key = row, k
     return best
+
+
+# ---------------------------------------------------------------------------------------------- confirmation
+def confirm_defaults(args: argparse.Namespace) -> int:
+    """The shipped defaults (``Settings()``, ``FusionConfig()``) on corpora no choice ever looked at."""
+    from qdrant_client import QdrantClient
+
+    from tierwise_rag.access import AccessPolicy, TeamGrant
+    from tierwise_rag.chunking import ChunkingConfig
+    from tierwise_rag.documents import RawDocument
+    from tierwise_rag.embedding import OnnxMiniLMEmbedder
+    from tierwise_rag.engine import FusionConfig, KnowledgeBase
+    from tierwise_rag.lexical import LexicalConfig
+    from tierwise_rag.rerank import ConvexCombinationReranker
+    from tierwise_rag.settings import Settings
+    from tierwise_rag.store import Store
+
+    d = Settings()
+    emb = OnnxMiniLMEmbedder(threads=args.threads, batch_threads=args.batch_threads, cache_dir=args.onnx_cache)
+    kb = KnowledgeBase(Store(QdrantClient(":memory:"), local=True), emb, AccessPolicy({TEAM: TeamGrant(admin=["*"])}),
+                       chunking=ChunkingConfig(d.chunk_max_tokens, d.chunk_overlap_tokens), rerank_depth=d.rerank_depth,
+                       reranker=ConvexCombinationReranker(d.rerank_alpha),
+                       lexical=LexicalConfig(stopwords=d.bm25_stopwords, stem=d.bm25_stem, k1=d.bm25_k1, b=d.bm25_b))
+    kb.open()
+    single = FusionConfig(candidates=50, aggregate="none")
+    out: dict[str, dict] = {}
+    for name, loader in CONFIRM.items():
+        qs, docs = loader()
+        kb.create_collection(TEAM, name, "anchored")
+        kb.ingest(TEAM, name, [RawDocument(i, t, "text/plain") for i, t in docs.items()], promote=True)
+        qids = sorted(qs)
+        res: dict[str, dict] = {}
+        for label, mode, rerank, fusion in (("bm25", "bm25", False, single), ("dense", "dense", False, single),
+                                            ("hybrid", "hybrid", False, FusionConfig()), ("hybrid_rerank", "hybrid", True, FusionConfig()),
+                                            ("hybrid_rrf_1to1_k60", "hybrid", False, FusionConfig(dense_weight=1.0, rrf_k=60.0))):
+            kb.update_collection(TEAM, name, fusion=fusion)
+            run, lat = {}, []
+            for q in qids:
+                t0 = time.perf_counter()
+                hits = kb.retrieve(TEAM, [name], qs[q], top_k=args.top_k, mode=mode, rerank=rerank).hits  # type: ignore[arg-type]
+                lat.append((time.perf_counter() - t0) * 1000)
+                run[q] = fold_docs([h.doc_id for h in hits])
+            res[label] = {**score(run, qids), "latency_p50_ms": round(percentile(lat, 0.5), 2), "latency_p99_ms": round(percentile(lat, 0.99), 2)}
+        best = max(res["bm25"]["ndcg_at_10"], res["dense"]["ndcg_at_10"])
+        out[name] = {"queries": len(qids), "modes": res, "hybrid_over_best_single": round(res["hybrid"]["ndcg_at_10"] / best, 4),
+                     "hybrid_rerank_over_best_single": round(res["hybrid_rerank"]["ndcg_at_10"] / best, 4)}
+        print(f"{name}: {out[name]}", file=sys.stderr)
+    path = ROOT / "bench" / "results" / "rag" / f"{args.label}-confirm.json"
+    path.write_text(json.dumps({"scenario": "rag-confirm", "metadata": {**metadata(args.label, threads=args.threads), "load_avg_at_end": os.getloadavg()},
+                                "defaults": {"fusion": FusionConfig().model_dump(), "bm25_k1": d.bm25_k1, "bm25_b": d.bm25_b,
+                                             "rerank_alpha": d.rerank_alpha, "rerank_depth": d.rerank_depth},
+                                "results": out}, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------- cross-encoder cost
@@ -344,7 +419,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap.add_argument("--cross-encoder-latency", action="store_true", help="only time hybrid + cross-encoder rerank at N=20/50")
     ap.add_argument("--ce-queries", type=int, default=25, help="timed queries per corpus and N for --cross-encoder-latency")
     ap.add_argument("--compare-embedders", action="store_true", help="only compare the fp32 and int8 MiniLM graphs")
+    ap.add_argument("--confirm", action="store_true", help="only evaluate the shipped defaults on the confirmation corpus")
     args = ap.parse_args()
+    if args.confirm:
+        return confirm_defaults(args)
     if args.cross_encoder_latency:
         return cross_encoder_latency(args)
     if args.compare_embedders:
