@@ -248,7 +248,10 @@ class Ledger:
             self.sealed_bytes -= size
             waiters = self._waiters.pop(seg.name.removesuffix(SUFFIX), [])
         for loop, fut in waiters:
-            loop.call_soon_threadsafe(_settle, fut)
+            try:
+                loop.call_soon_threadsafe(_settle, fut)
+            except RuntimeError:  # that event loop is closed: nobody waits for the answer any more
+                pass
 
     def flush(self) -> None:
         """Stop the writer thread (everything queued is written) — the first half of close()."""
