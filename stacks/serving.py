@@ -154,6 +154,9 @@ class ServingStack(TierwiseStack):
                     PrometheusQueue("router-demand", f'sum(rate(tierwise_router_requests{{model="{m.name}"}}[2m])) * 60',
                                     threshold=sv.router_queue_target)]))
 
+        # -- inference Gateway (Gateway API Inference Extension): Gateway, per model a pool + picker, routes --------
+        self.inference_gateway = self._inference_gateway(env, ns, capacity) if sv.inference_gateway.enabled else None
+
         # -- platform services --------------------------------------------------------------------
         svc_common = {"namespace": ns, "node_selector": SYSTEM_PLACEMENT["nodeSelector"],
                       "tolerations": SYSTEM_PLACEMENT["tolerations"], **identity}
@@ -177,7 +180,8 @@ class ServingStack(TierwiseStack):
         router_base = render_router_base_file(
             teams=env.teams, models=env.models, bedrock=env.bedrock, serving=sv, region=env.region,
             model_urls={name: srv.service_url for name, srv in self.model_servers.items()},
-            rag_url=rag.url, guardrails_url=guardrails.url, agents=env.agents)
+            rag_url=rag.url, guardrails_url=guardrails.url, agents=env.agents,
+            gateway_url=self.inference_gateway.url if self.inference_gateway else None)
         keys_dir = f"{CONFIG_DIR}/secrets/{sv.router_api_keys_secret}"
         router = self._service(
             "router", sv.router, images, ROUTER_PORT, svc_common, create_hpa=False,
@@ -213,9 +217,6 @@ class ServingStack(TierwiseStack):
                 "podDisruptionBudget": {"enabled": sv.qdrant_replicas > 1, "maxUnavailable": 1},
                 "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT,
                 "image": {"repository": capacity.images.repository("docker.io/qdrant/qdrant")}}))
-
-        # -- inference Gateway (Gateway API Inference Extension): Gateway, per model a pool + picker, routes --------
-        self.inference_gateway = self._inference_gateway(env, ns, capacity) if sv.inference_gateway.enabled else None
 
         # -- network: exactly the flows the services need --------------------------------------
         self._network_policies(env, ns, router.selector, rag.selector, guardrails.selector)

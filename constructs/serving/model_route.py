@@ -52,8 +52,8 @@ class ModelRoute(KubernetesObject):
             "spec": {
                 "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": p.gateway}],
                 "rules": [{
-                    "matches": [{"headers": [{"type": "Exact", "name": MODEL_HEADER, "value": p.model}],
-                                 "path": {"type": "PathPrefix", "value": "/v1/"}}],
+                    # the header alone: the router's OpenAI calls (/v1/...) and its readiness probe (/health) both match
+                    "matches": [{"headers": [{"type": "Exact", "name": MODEL_HEADER, "value": p.model}]}],
                     "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": b.pool,
                                      "weight": b.weight} for b in backends],
                     "timeouts": {"request": f"{p.timeout_s}s"},

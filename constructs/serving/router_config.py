@@ -34,7 +34,7 @@ def _usd(x: float) -> str:
 
 def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedrock: Bedrock, serving: Serving, region: str,
                          model_urls: dict[str, str], rag_url: str, guardrails_url: str | None,
-                         agents: list[Agent] = ()) -> dict[str, Any]:
+                         agents: list[Agent] = (), gateway_url: str | None = None) -> dict[str, Any]:
     """The router's RouterConfig. Retrieval augmentation is on only when the environment names the
     collections the router may ground answers in (`serving.router_rag_collections`): the RAG
     service requires them, and an empty list must mean "off", not "everything"."""
@@ -57,6 +57,8 @@ def render_router_config(*, teams: list[Team], models: list[CatalogModel], bedro
                                "saturation_waiting": serving.queue_target_waiting * 4}
     if tier2:
         routing["tier2_model"] = tier2
+    if gateway_url:  # in the cluster with the inference Gateway on: Tier 1 goes through it (its pickers balance)
+        routing["gateway_url"] = gateway_url
     hooks: dict[str, Any] = {"fail_open": False}
     if serving.router_rag_collections:
         hooks.update(rag_url=rag_url, rag_collections=list(serving.router_rag_collections))

@@ -43,15 +43,21 @@ def test_prod_has_one_gateway_a_pool_and_picker_per_model_and_a_route_each(synth
     assert set(routes) == set(pools)
     for name, r in routes.items():
         [rule] = r["spec"]["rules"]
-        assert rule["matches"][0]["headers"] == [{"type": "Exact", "name": "X-Gateway-Model-Name", "value": name}]
+        assert rule["matches"] == [{"headers": [{"type": "Exact", "name": "X-Gateway-Model-Name", "value": name}]}]
         assert rule["backendRefs"] == [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": name,
                                         "weight": 100}]
     assert [o for o in s.objects("PodDisruptionBudget") if o["metadata"]["name"] == "inference-gateway"]
+    # the router's Tier-1 upstream is the Gateway's Service (NGF names it <gateway>-<gatewayclass>)
+    base = json.loads(next(v for v in s.object("ConfigMap", "router")["data"].values() if '"routing"' in v))
+    assert base["routing"]["gateway_url"] == (f"http://{gw['metadata']['name']}-{gw['spec']['gatewayClassName']}"
+                                              f".{gw['metadata']['namespace']}.svc:80")
 
 
 def test_dev_keeps_the_routers_own_balancer(synths: dict) -> None:
     s = synths["dev"]
     assert not _releases(s, "inferencepool") and not s.objects("HTTPRoute") and not s.objects("Gateway")
+    base = json.loads(next(v for v in s.object("ConfigMap", "router")["data"].values() if '"routing"' in v))
+    assert "gateway_url" not in base["routing"]
 
 
 def _prod_with_canary(tmp_path: Path, weight: int = 10) -> Path:
