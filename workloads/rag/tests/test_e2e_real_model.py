@@ -18,11 +18,11 @@ FAQ = Path("/usr/share/doc/debian/FAQ")
 
 
 def _load_faq():
-    spec = importlib.util.spec_from_file_location("bench_rag", Path(__file__).resolve().parents[3] / "bench" / "rag.py")
+    spec = importlib.util.spec_from_file_location("bench_rag_corpora", Path(__file__).resolve().parents[3] / "bench" / "rag_corpora.py")
     if spec is None or spec.loader is None or not FAQ.exists():
-        pytest.skip("bench/rag.py or the debian-faq package is missing")
+        pytest.skip("bench/rag_corpora.py or the debian-faq package is missing")
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_rag"] = mod
+    sys.modules["bench_rag_corpora"] = mod
     spec.loader.exec_module(mod)
     return mod.load_faq(FAQ)
 
