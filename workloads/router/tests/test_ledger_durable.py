@@ -319,3 +319,44 @@ async def test_e2e_kill_router_mid_load_and_delete_its_ledger(ack, tmp_path, fak
     # at-least-once: an entry may be stored for a request whose answer the kill cut off, never one
     # that did not reach the upstream
     assert set(ids) <= set(results)
+
+
+# ------------------------------------------------------------------------------ durable acks in the app
+def _durable_settings(tmp_path: Path, endpoint: str, bucket: str, **over: Any) -> Settings:
+    return Settings(env="test", ledger_path=tmp_path / "ledger.jsonl", scrape_interval_s=0.05, ledger_ack="durable",
+                    ledger_s3_bucket=bucket, ledger_s3_endpoint_url=endpoint, ledger_s3_region="us-east-1",
+                    ledger_ship_min_interval_ms=0, ledger_replica_id="router-t", **over)
+
+
+async def test_durable_ack_answers_only_once_s3_holds_the_entry(tmp_path, fake_vllm, client_for, moto_url, bucket):
+    _, url = fake_vllm
+    s3 = s3_client(moto_url)
+    h = {"authorization": f"Bearer {KEY_A}"}
+    async with client_for(_durable_settings(tmp_path, moto_url, bucket), make_config([url])) as c:
+        r = await c.post("/v1/chat/completions", headers={**h, "x-request-id": "plain-1"},
+                         json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200 and r.headers["x-tierwise-ledger"] == "durable"
+        assert [e["request_id"] for e in stored(s3, bucket).entries] == ["plain-1"]  # before the app stops
+        async with c.stream("POST", "/v1/chat/completions", headers={**h, "x-request-id": "stream-1"},
+                            json={"model": "tiny", "stream": True,
+                                  "messages": [{"role": "user", "content": "hi"}]}) as s:
+            body = b"".join([chunk async for chunk in s.aiter_bytes()])
+        assert b"[DONE]" in body
+        # the stream's body ended only after its entry was confirmed
+        assert sorted(e["request_id"] for e in stored(s3, bucket).entries) == ["plain-1", "stream-1"]
+    assert list((tmp_path / "sealed").glob("*.jsonl")) == []
+
+
+async def test_durable_ack_timeout_answers_pending_and_keeps_the_entry(tmp_path, fake_vllm, client_for, bucket):
+    _, url = fake_vllm
+    dead = f"http://127.0.0.1:{free_port()}"
+    s = _durable_settings(tmp_path, dead, bucket, ledger_ack_timeout_s=0.3)
+    async with client_for(s, make_config([url])) as c:
+        r = await c.post("/v1/chat/completions", headers={"authorization": f"Bearer {KEY_A}", "x-request-id": "p-1"},
+                         json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 200 and r.headers["x-tierwise-ledger"] == "pending"
+        st = c._transport.app.state.router  # type: ignore[attr-defined]
+        st.ledger.wake.set()
+    # the store never answered: the entry is still on local disk for the next start to ship
+    read = read_local([tmp_path])
+    assert [e["request_id"] for e in read.entries] == ["p-1"]
