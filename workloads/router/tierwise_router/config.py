@@ -206,6 +206,13 @@ class Routing(Strict):
     adapter_routes_file: Path | None = Field(default=None, description="a tierwise.adapter-routes/v1 JSON document, "
                                              "re-read when it changes; its adapters override adapter_routes")
     adapter_routes_reload_s: float = Field(default=5.0, gt=0, le=3600)
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _plain_http(cls, v: HttpUrl | None) -> HttpUrl | None:
+        if v is not None and v.scheme != "http":  # the Tier-1 client (upstreams/h1.py) speaks plain HTTP/1.1
+            raise ValueError(f"must be http:// (the in-cluster Gateway listener), got {v.scheme}://")
+        return v
     cascade: Cascade = Cascade()
 
 
