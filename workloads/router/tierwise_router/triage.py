@@ -82,7 +82,42 @@ class Decision:
     adapter: str | None
 
 
-class Triage:
+def sparse_dot(w: list[float], b: float, f: dict[int, float]) -> float:
+    s = b
+    for i, v in f.items():
+        s += w[i] * v
+    return s
+
+
+class TriageContract:
+    """What v1 and v2 share: the domain head over hashed features, the quantile threshold, ``decide``.
+    Subclasses set ``quantiles``, ``domains``, ``dom_w``, ``dom_b`` and implement ``score``."""
+
+    quantiles: list[float]
+    domains: list[str]
+    dom_w: list[list[float]]
+    dom_b: list[float]
+
+    def score(self, text: str) -> tuple[float, str]:
+        raise NotImplementedError
+
+    def domain(self, f: dict[int, float]) -> str:
+        zs = [sparse_dot(w, b, f) for w, b in zip(self.dom_w, self.dom_b)]
+        return self.domains[zs.index(max(zs))]
+
+    def threshold_for_share(self, tier2_share: float) -> float:
+        """Score threshold so that about ``tier2_share`` of training prompts score at or above it."""
+        return threshold_from_quantiles(self.quantiles, tier2_share)
+
+    def decide(self, text: str, threshold: float, domain_adapters: dict[str, str],
+               default_adapter: str | None = None, tier2_available: bool = True) -> Decision:
+        score, domain = self.score(text)
+        tier = 2 if (tier2_available and score >= threshold) else 1
+        adapter = domain_adapters.get(domain, default_adapter) if tier == 1 else None
+        return Decision(tier=tier, score=score, threshold=threshold, domain=domain, adapter=adapter)
+
+
+class Triage(TriageContract):
     def __init__(self, artifact: dict[str, Any]):
         self.version: str = artifact["version"]
         self.dim: int = artifact["dim"]
@@ -103,10 +138,6 @@ class Triage:
             text = Path(path).read_text()
         return cls(json.loads(text))
 
-    def threshold_for_share(self, tier2_share: float) -> float:
-        """Score threshold so that about ``tier2_share`` of training prompts score at or above it."""
-        return threshold_from_quantiles(self.quantiles, tier2_share)
-
     async def ascore(self, text: str) -> tuple[float, str]:
         return self.score(text)  # tens of microseconds: cheaper inline than a thread hop
 
@@ -115,22 +146,5 @@ class Triage:
 
     def score(self, text: str) -> tuple[float, str]:
         f = features(text, self.dim)
-        w = self.hard_w
-        z = self.hard_b
-        for i, v in f.items():
-            z += w[i] * v
-        best, best_z = 0, -math.inf
-        for k, (dw, db) in enumerate(zip(self.dom_w, self.dom_b)):
-            s = db
-            for i, v in f.items():
-                s += dw[i] * v
-            if s > best_z:
-                best, best_z = k, s
-        return 1.0 / (1.0 + math.exp(-z)), self.domains[best]
-
-    def decide(self, text: str, threshold: float, domain_adapters: dict[str, str],
-               default_adapter: str | None = None, tier2_available: bool = True) -> Decision:
-        score, domain = self.score(text)
-        tier = 2 if (tier2_available and score >= threshold) else 1
-        adapter = domain_adapters.get(domain, default_adapter) if tier == 1 else None
-        return Decision(tier=tier, score=score, threshold=threshold, domain=domain, adapter=adapter)
+        z = sparse_dot(self.hard_w, self.hard_b, f)
+        return 1.0 / (1.0 + math.exp(-z)), self.domain(f)

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from .triage import Decision, features, threshold_from_quantiles
+from .triage import TriageContract, features, sparse_dot
 
 ARTIFACT = "triage_v2.json"
 
 
-class TriageV2:
+class TriageV2(TriageContract):
     def __init__(self, artifact: dict[str, Any], encoder: Any) -> None:
         if artifact.get("format") != 2:
             raise ValueError("triage artifact: not a v2 artifact (format != 2)")
@@ -78,13 +78,7 @@ class TriageV2:
 
     # ------------------------------------------------------------------ the two views
     def lexical_gain(self, f: dict[int, float]) -> float:
-        z = []
-        for w, b in zip(self.lex_w, self.lex_b):
-            s = b
-            for i, v in f.items():
-                s += w[i] * v
-            z.append(s)
-        return _expected_gain(z, self._plus, self._minus)
+        return _expected_gain([sparse_dot(w, b, f) for w, b in zip(self.lex_w, self.lex_b)], self._plus, self._minus)
 
     def embedding_gain(self, e: np.ndarray) -> float:
         return _expected_gain((self.emb_w @ e + self.emb_b).tolist(), self._plus, self._minus)
@@ -94,17 +88,7 @@ class TriageV2:
         f = features(text, self.dim)
         v = (self.lexical_gain(f), self.embedding_gain(e))
         z = self.stack_b + sum(a * x for a, x in zip(self.stack_w, v))
-        return 1.0 / (1.0 + math.exp(-z)), self._domain(f)
-
-    def _domain(self, f: dict[int, float]) -> str:
-        best, best_z = 0, -math.inf
-        for k, (dw, db) in enumerate(zip(self.dom_w, self.dom_b)):
-            s = db
-            for i, v in f.items():
-                s += dw[i] * v
-            if s > best_z:
-                best, best_z = k, s
-        return self.domains[best]
+        return 1.0 / (1.0 + math.exp(-z)), self.domain(f)
 
     # ------------------------------------------------------------------ the triage contract
     def score(self, text: str) -> tuple[float, str]:
@@ -119,16 +103,6 @@ class TriageV2:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-    def threshold_for_share(self, tier2_share: float) -> float:
-        return threshold_from_quantiles(self.quantiles, tier2_share)
-
-    def decide(self, text: str, threshold: float, domain_adapters: dict[str, str],
-               default_adapter: str | None = None, tier2_available: bool = True) -> Decision:
-        score, domain = self.score(text)
-        tier = 2 if (tier2_available and score >= threshold) else 1
-        adapter = domain_adapters.get(domain, default_adapter) if tier == 1 else None
-        return Decision(tier=tier, score=score, threshold=threshold, domain=domain, adapter=adapter)
 
 
 def _expected_gain(z: list[float], plus: int, minus: int) -> float:
