@@ -118,9 +118,11 @@ async def test_gateway_4xx_other_than_429_is_passed_through(settings, gateway, f
     assert r.status_code == 404 and r.headers["x-tierwise-tier"] == "1"
 
 
-def test_fails_on_a_gateway_url_that_is_not_a_url():
+def test_fails_on_a_gateway_url_that_is_not_a_plain_http_url():
     with pytest.raises(ValidationError, match="gateway_url"):
         make_config(["http://127.0.0.1:9"], routing={"gateway_url": "not a url"})
+    with pytest.raises(ValidationError, match="must be http://"):
+        make_config(["http://127.0.0.1:9"], routing={"gateway_url": "https://gw.example:443"})
 
 
 def test_h1_pool_frames_the_gateway_header_and_refuses_header_injection():

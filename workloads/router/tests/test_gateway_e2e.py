@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from conftest import KEY_A, free_port, make_config, serve
+from conftest import KEY_A, make_config, serve
 from gateway_stub import StubGateway
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from real_guardrails import GuardrailsServer, guardrails_python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[3]
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "Say hi."}]
 CARD = "4111 1111 1111 1111"
@@ -30,40 +26,14 @@ CARD = "4111 1111 1111 1111"
 
 @pytest.fixture(scope="module")
 def guardrails_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    py = Path(os.environ.get("TIERWISE_GUARDRAILS_PYTHON", REPO / ".venv-guardrails" / "bin" / "python"))
+    py = guardrails_python()
     if not py.exists():
         msg = f"guardrails python {py} not found (make .make/venv-guardrails, or set TIERWISE_GUARDRAILS_PYTHON)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
-    port = free_port()
-    data = tmp_path_factory.mktemp("guardrails")
-    with open(data / "server.log", "wb") as log:
-        p = subprocess.Popen([str(py), "-m", "uvicorn", "--factory", "tierwise_guardrails.app:create_app", "--host",
-                              "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                             env=os.environ | {"TIERWISE_GUARDRAILS_DATA_DIR": str(data)}, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:  # readiness is an event, not a fixed sleep
-                if p.poll() is not None:
-                    pytest.fail(f"guardrails exited {p.returncode}: {(data / 'server.log').read_text()[-2000:]}")
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("guardrails did not become healthy in 120 s")
-                time.sleep(0.2)
-            yield url
-        finally:
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    with GuardrailsServer(tmp_path_factory.mktemp("guardrails"), py) as url:
+        yield url
 
 
 @pytest.fixture
