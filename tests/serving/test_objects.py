@@ -115,17 +115,20 @@ def test_ecr_repositories_scan_on_push_and_are_immutable(synth: Any) -> None:
 
 def test_data_stores(synth: Any) -> None:
     buckets = {b["bucket"].rsplit("-", 1)[1]: k for k, b in synth.resources("aws_s3_bucket").items()}
-    assert set(buckets) == {"models", "adapters", "knowledge", "audit", "logs"}  # logs: S3 server access logs
+    # logs: S3 server access logs; ledger: the router's durable usage ledger
+    assert set(buckets) == {"models", "adapters", "knowledge", "audit", "ledger", "logs"}
     versioned = {v["bucket"].split(".")[1] for v in synth.resources("aws_s3_bucket_versioning").values()}
-    assert {buckets["models"], buckets["adapters"], buckets["knowledge"], buckets["audit"]} <= versioned
-    [lock] = synth.resources("aws_s3_bucket_object_lock_configuration").values()
-    assert buckets["audit"] in lock["bucket"] and lock["rule"]["default_retention"]["mode"] == "COMPLIANCE"
+    assert {buckets[n] for n in ("models", "adapters", "knowledge", "audit", "ledger")} <= versioned
+    locks = {next(k for k in buckets.values() if k in lock["bucket"]): lock
+             for lock in synth.resources("aws_s3_bucket_object_lock_configuration").values()}
+    assert set(locks) == {buckets["audit"], buckets["ledger"]}  # what teams are charged and audited can't be rewritten
+    assert all(lock["rule"]["default_retention"]["mode"] == "COMPLIANCE" for lock in locks.values())
     queues = {q["name"]: q for q in synth.resources("aws_sqs_queue").values()}
     main = queues[f"tierwise-{synth.env.name}-escalations"]
     assert "deadLetterTargetArn" in main["redrive_policy"] and f"tierwise-{synth.env.name}-escalations-dlq" in queues
     [valkey] = synth.resources("aws_elasticache_replication_group").values()
     assert valkey["engine"] == "valkey" and valkey["transit_encryption_enabled"] is True
-    [qdrant] = synth.resources("helm_release").values()
+    [qdrant] = [r for r in synth.resources("helm_release").values() if r["chart"] == "qdrant"]
     assert qdrant["chart"] == "qdrant" and qdrant["repository"] == "https://qdrant.github.io/qdrant-helm"
 
 

@@ -75,7 +75,7 @@ def _by_bucket(synth: Any, rtype: str) -> dict[str, dict[str, Any]]:
 
 def test_data_buckets_are_versioned_logged_lifecycled_and_emit_events(synth: Any) -> None:
     buckets = {b["bucket"].rsplit("-", 1)[1]: k for k, b in synth.resources("aws_s3_bucket").items()}
-    data = {n: buckets[n] for n in ("models", "adapters", "knowledge", "audit")}
+    data = {n: buckets[n] for n in ("models", "adapters", "knowledge", "audit", "ledger")}
     logs = buckets["logs"]
     versioning = _by_bucket(synth, "aws_s3_bucket_versioning")
     lifecycle = _by_bucket(synth, "aws_s3_bucket_lifecycle_configuration")
@@ -86,7 +86,7 @@ def test_data_buckets_are_versioned_logged_lifecycled_and_emit_events(synth: Any
         assert versioning[key]["versioning_configuration"]["status"] == "Enabled", name
         rules = {r["id"]: r for r in lifecycle[key]["rule"]}
         assert rules["abort-incomplete-multipart"]["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
-        if name != "audit":  # audit: Object Lock COMPLIANCE decides how long versions live
+        if name not in ("audit", "ledger"):  # Object Lock COMPLIANCE decides how long their versions live
             assert rules["expire-noncurrent"]["noncurrent_version_expiration"] == [{"noncurrent_days": noncurrent}], name
         assert logs in logging[key]["target_bucket"] and logging[key]["target_prefix"].endswith(f"-{name}/"), name
         assert events[key]["eventbridge"] is True, name
