@@ -189,11 +189,14 @@ class ServingStack(TierwiseStack):
             + self.ledger_bucket.grant_write(LEDGER_PREFIX, sid="Ledger"),
             env={"TIERWISE_ROUTER_ENV": "dev" if env.name == "dev" else "prod", "TIERWISE_ROUTER_CONFIG_PATH": "/tmp/router.json",
                  "TIERWISE_ROUTER_BUDGET_BACKEND": "redis", "TIERWISE_ROUTER_LEDGER_PATH": "/tmp/ledger/ledger.jsonl",
-                 # /tmp is the pod's emptyDir: a request is answered only once S3 holds its ledger entry (durable
-                 # acks), so losing the pod loses nothing settled; the local backlog stays well under the volume
+                 # /tmp is the pod's emptyDir: with durable acks (the default) a request is answered only once S3
+                 # holds its ledger entry, so losing the pod loses nothing settled; the local backlog stays well
+                 # under the volume. `local` trades that for latency (serving.router_ledger_ack).
                  "TIERWISE_ROUTER_LEDGER_S3_BUCKET": self.ledger_bucket.bucket_name,
                  "TIERWISE_ROUTER_LEDGER_S3_PREFIX": LEDGER_PREFIX, "TIERWISE_ROUTER_LEDGER_S3_REGION": env.region,
-                 "TIERWISE_ROUTER_LEDGER_ACK": "durable", "TIERWISE_ROUTER_LEDGER_LOCAL_MAX_BYTES": str(256 << 20),
+                 "TIERWISE_ROUTER_LEDGER_ACK": sv.router_ledger_ack,
+                 "TIERWISE_ROUTER_LEDGER_SHIP_MIN_INTERVAL_MS": str(sv.router_ledger_ship_interval_ms),
+                 "TIERWISE_ROUTER_LEDGER_LOCAL_MAX_BYTES": str(256 << 20),
                  "AWS_REGION": env.region},
             secret_env=[SecretEnv("TIERWISE_ROUTER_REDIS_URL", sv.router_redis_secret, "redis-url")] + (
                 [SecretEnv("TIERWISE_ROUTER_RAG_API_KEY", sv.rag_router_key_secret, "api-key")]

@@ -385,6 +385,12 @@ class Serving(Strict):
     queue_target_waiting: Annotated[int, Field(ge=1, le=1000)] = 4
     #: Router front-door queue depth per replica before KEDA adds router replicas.
     router_queue_target: Annotated[int, Field(ge=1, le=10000)] = 32
+    #: When a router call counts as settled (workloads/router README, "durable ledger"): `durable` answers only once
+    #: S3 holds its ledger entry (nothing settled is lost with the pod; adds roughly one S3 PUT round trip, batched
+    #: every `router_ledger_ship_interval_ms`), `local` at the local fsync (shipped within a minute; a lost pod
+    #: volume loses what was not shipped yet).
+    router_ledger_ack: Literal["durable", "local"] = "durable"
+    router_ledger_ship_interval_ms: Annotated[int, Field(ge=10, le=10000)] = 100
     #: How long an idle model keeps its last replica before scaling to its minimum.
     scale_down_cooldown_s: Annotated[int, Field(ge=30, le=86400)] = 900
     #: Prometheus that scrapes vLLM and the router (KEDA's Prometheus trigger queries it). The observability
