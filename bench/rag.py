@@ -231,7 +231,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
         qs = corpora[name][0]
         qids = sorted(qs)
         modes = {"bm25": ("bm25", False, SINGLE), "dense": ("dense", False, SINGLE),
-                 "hybrid_rrf_1to1_k60": ("hybrid", False, FusionConfig()), "hybrid": ("hybrid", False, ch["fusion"]),
+                 "hybrid_rrf_1to1_k60": ("hybrid", False, FusionConfig(dense_weight=1.0, rrf_k=60.0, candidates=50, aggregate="none")), "hybrid": ("hybrid", False, ch["fusion"]),
                  "hybrid_rerank": ("hybrid", True, ch["fusion"])}
         res: dict[str, dict] = {}
         for label, (mode, rerank, fusion) in modes.items():
