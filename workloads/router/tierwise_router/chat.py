@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from . import cascade, tracing
 from .calls import CallCtx, Reply, Route, reserve_budget
 from .config import BedrockModel, Team
-from .hooks import HookError, augment, guard, retrieve
+from .hooks import HookError, augment, guard, passage_messages, retrieve
 from .observability import event
 from .ratelimit import Admit, Reject
 from .schemas import ChatRequest, error_response, validation_message
@@ -198,6 +198,15 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
                 text = last_user_text(messages)  # retrieval must not see what the guardrails redacted
         passages = await retrieve(st.session, hooks, st.rag_key, text, request_id=rid)
         if passages:
+            # Retrieved text is data: checked on the document channel for instructions aimed at the model.
+            pv = await guard(st.session, hooks, "input", team.name, messages=passage_messages(passages), request_id=rid)
+            if pv is not None and pv.decision in ("block", "escalate"):
+                m.child(m.rejections, team.name, "guardrail").inc()
+                ticket = f" (review ticket {pv.ticket_id})" if pv.ticket_id else ""
+                raise Reply(error_response(400, f"A retrieved document was {pv.decision}ed by the guardrails{ticket}.",
+                                           "invalid_request_error", f"guardrail_{pv.decision}"))
+            if pv is not None and pv.decision == "redact" and pv.messages:
+                passages = [{**p, "text": r["content"]} for p, r in zip(passages, pv.messages)]
             messages = augment(messages, passages)
     except HookError as e:
         if e.status == 413:  # too large to check is not "unavailable": never skip the check for it

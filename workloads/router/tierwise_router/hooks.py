@@ -2,12 +2,14 @@
 augmentation (POST {rag_url}/v1/retrieve). Both are skipped when not configured.
 
 Contracts, checked against the services' own schemas (workloads/guardrails/tierwise_guardrails/
-schemas.py ``CheckRequest``/``CheckResponse`` and routers/check.py; workloads/rag/tierwise_rag/
+schemas.py ``CheckRequest``, engine.py ``CheckResult`` and routers/check.py; workloads/rag/tierwise_rag/
 schemas.py ``RetrieveRequest``/``RetrieveResponse`` and deps.py ``get_team``):
 
 - guardrails request ``{"direction": "input"|"output", "team": str, "messages": [{"role", "content":
-  str|None, ...}]}`` or ``{..., "text": str}`` (exactly one of the two; ``content`` must be a string, so
-  OpenAI content-part lists are flattened to their text first), header ``x-request-id``. Answer: 200,
+  str|None, "channel"?: "user"|"tool"|"document", ...}]}`` or ``{..., "text": str}`` (exactly one of the
+  two; ``content`` must be a string, so OpenAI content-part lists are flattened to their text first),
+  header ``x-request-id``. Tool-role messages are sent with ``channel: "tool"``; retrieved passages are
+  checked in a second call as ``channel: "document"`` messages (:func:`passage_messages`). Answer: 200,
   or **202 for ``escalate``** (with a ``ticket_id`` and a Location header), 413 ``input_too_large``;
   body ``{"decision": "allow"|"redact"|"block"|"escalate", "redacted_messages"?: [...],
   "redacted_text"?: str, "ticket_id"?: str, ...}``. ``redacted_messages`` has one entry per message
@@ -70,11 +72,19 @@ def content_text(content: Any) -> str | None:
 
 
 def for_guardrails(messages: list[dict]) -> list[dict]:
+    """Flatten content to strings; tool results go on the ``tool`` channel (scored for instructions
+    addressed to the model, quoted or not) unless a message names its channel."""
     out = []
     for m in messages:
         c = m.get("content")
-        out.append(m if c is None or isinstance(c, str) else {**m, "content": content_text(c)})
+        m2 = m if c is None or isinstance(c, str) else {**m, "content": content_text(c)}
+        out.append({**m2, "channel": "tool"} if m.get("role") == "tool" and "channel" not in m else m2)
     return out
+
+
+def passage_messages(passages: list[dict]) -> list[dict]:
+    """Retrieved RAG hits as guardrails messages on the ``document`` channel, one per hit."""
+    return [{"role": "system", "content": str(p.get("text", "")), "channel": "document"} for p in passages]
 
 
 def merge_redacted(messages: list[dict], redacted: list[dict]) -> list[dict]:
