@@ -35,7 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 ROUTER = REPO / "workloads" / "router"
 sys.path.insert(0, str(REPO / "bench"))
-from _meta import dirty_paths, metadata, write_result  # noqa: E402
+from _meta import dirty_paths, metadata, wait_quiet, write_result  # noqa: E402
 
 PUBLISHED_GSM8K = {
     "source": "RouteLLM arXiv:2406.18665 v4 Table 3 (GSM8K, GPT-4 vs Mixtral, decontaminated; routers trained on "
@@ -171,11 +171,28 @@ def decision_times(t, prompts: list[str], th: float) -> dict:
             "raw_us": [round(v, 1) for v in lat]}
 
 
+def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict:
+    """Decision time on one pinned core (the whole decide(): tokenise, encode, two views, stack)."""
+    try:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    except (AttributeError, OSError):
+        pass
+    rng = np.random.default_rng(a.seed)
+    sample = [rows[i]["prompt"] for i in rng.choice(test, size=min(a.timing_prompts, len(test)), replace=False)]
+    load1 = os.getloadavg()[0]
+    return {"v2": decision_times(v2, sample, th), "v1": decision_times(v1, sample, v1.threshold_for_share(0.3)),
+            "mean_prompt_chars": round(float(np.mean([len(p) for p in sample])), 1),
+            "encoder_max_tokens": v2.encoder.max_tokens, "v2_load_s": round(load_s, 2),
+            "load_avg_1m_before": round(load1, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--label", default="triage-v2")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timing-prompts", type=int, default=1000)
+    ap.add_argument("--timing-only", action="store_true", help="decision time only (waits up to 10 min for a quiet "
+                    "machine), written to <label>.json; quality needs the full run")
     a = ap.parse_args()
     tr = load_train_module()
     from tierwise_router.triage import Triage
@@ -187,6 +204,17 @@ def main() -> None:
     load_s = time.perf_counter() - t_load
     v1 = Triage.load(ROUTER / "tierwise_router" / "triage_model.json")
     rows = tr.load_rows(tr.DATA)
+    if a.timing_only:
+        quiet = wait_quiet(1.0, 600)
+        test = [i for i, r in enumerate(rows) if r["split"] == "test" and not r["contaminated"]]
+        timing = _timing(a, v1, v2, rows, test, v2.threshold_for_share(0.3), load_s)
+        path = write_result("routing", a.label, {"scenario": "routing", "label": a.label, "timing": timing,
+                                                  "metadata": {**metadata(a.label, seed=a.seed), "wait_quiet": quiet,
+                                                               "v2_artifact": v2.version, "v1_artifact": v1.version}})
+        print("timing", {k: {m: v[m] for m in ("decision_p50_us", "decision_p99_us")} for k, v in timing.items()
+                         if isinstance(v, dict)}, "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
+        print(f"wrote {path}")
+        return
     x = tr.matrix(rows)
     e = embeddings(tr, rows, SentenceEncoder(max_tokens=v2.encoder.max_tokens, threads=2))
     clean = np.array([not r["contaminated"] for r in rows])
@@ -246,18 +274,7 @@ def main() -> None:
           "accuracy_all_weak_pct": round(float(weak.mean() * 100), 2), "accuracy_all_strong_pct": round(float(strong.mean() * 100), 2)}
     dom_acc = round(float(np.mean([v2.score_with(rows[i]["prompt"], e[i])[1] == rows[i]["domain"] for i in test])), 4)
 
-    # decision time on one pinned core (the whole decide(): tokenise, encode, two views, stack)
-    try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
-    rng = np.random.default_rng(a.seed)
-    sample = [rows[i]["prompt"] for i in rng.choice(test, size=min(a.timing_prompts, len(test)), replace=False)]
-    load1 = os.getloadavg()[0]
-    timing = {"v2": decision_times(v2, sample, th), "v1": decision_times(v1, sample, v1.threshold_for_share(0.3)),
-              "mean_prompt_chars": round(float(np.mean([len(p) for p in sample])), 1),
-              "encoder_max_tokens": v2.encoder.max_tokens, "v2_load_s": round(load_s, 2),
-              "load_avg_1m_before": round(load1, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+    timing = _timing(a, v1, v2, rows, test, th, load_s)
 
     held_sets = {"mmlu_logo_pooled": results["mmlu_logo"]["pooled"], "gsm8k_to_mmlu": results["gsm8k_to_mmlu"],
                  "mmlu_to_gsm8k": results["mmlu_to_gsm8k"],
