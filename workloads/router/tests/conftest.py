@@ -148,6 +148,22 @@ def redis_url() -> Any:
     shutil.rmtree(d, ignore_errors=True)
 
 
+# ------------------------------------------------------------------------------------ real guardrails
+@pytest.fixture(scope="session")
+def guardrails_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real guardrails service (its own venv) on loopback, once per session (real_guardrails.py)."""
+    from real_guardrails import GuardrailsServer, guardrails_python
+
+    py = guardrails_python()
+    if not py.exists():
+        msg = f"guardrails python {py} not found (make .make/venv-guardrails, or set TIERWISE_GUARDRAILS_PYTHON)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    with GuardrailsServer(tmp_path_factory.mktemp("guardrails"), py) as url:
+        yield url
+
+
 # ------------------------------------------------------------------------------------ real vLLM
 HARNESS = HERE.parent / "harness" / "vllm_server.py"
 

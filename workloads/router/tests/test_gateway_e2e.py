@@ -6,7 +6,6 @@ Bedrock wire fake, and the GenAI spans exported to an in-memory OpenTelemetry ex
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -15,25 +14,12 @@ from gateway_stub import StubGateway
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from real_guardrails import GuardrailsServer, guardrails_python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 H = {"authorization": f"Bearer {KEY_A}"}
 MSG = [{"role": "user", "content": "Say hi."}]
 CARD = "4111 1111 1111 1111"
-
-
-@pytest.fixture(scope="module")
-def guardrails_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    py = guardrails_python()
-    if not py.exists():
-        msg = f"guardrails python {py} not found (make .make/venv-guardrails, or set TIERWISE_GUARDRAILS_PYTHON)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    with GuardrailsServer(tmp_path_factory.mktemp("guardrails"), py) as url:
-        yield url
 
 
 @pytest.fixture
