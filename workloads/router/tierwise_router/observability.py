@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import gc
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,34 +160,97 @@ class JsonFormatter(logging.Formatter):
         return self.encode(record).decode()
 
 
-class JsonLineHandler(logging.StreamHandler):
-    """One JSON line per record, written as bytes to the stream's binary buffer (no str round trip)."""
+class JsonLineHandler(logging.Handler):
+    """JSON lines to a stream, written by a background thread in batches, never by the caller.
+
+    Why: a ``write()`` to stderr can block — a full pipe to a slow log collector, or a file write held
+    in the kernel's dirty-page throttling while other processes write heavily (seen in
+    bench/router_overhead.py on this shared machine: the event loop stood still for up to 1 s while
+    the direct path and the router's own threads were fine). On the event loop that stalls every
+    request in flight. Here the caller only formats and appends to a deque; the writer wakes at most
+    once per ``window_s`` (no thread hand-off per line) and writes everything pending in one call.
+    Bounded: past ``max_pending`` lines, lines are dropped and counted, and a ``log_lines_dropped``
+    line says how many once the writer catches up. ``flush()`` (tests, ``logging.shutdown`` at exit)
+    writes what is pending synchronously."""
+
+    def __init__(self, stream: Any, window_s: float = 0.05, max_pending: int = 50_000) -> None:
+        super().__init__()
+        self.stream = stream
+        self.window_s = window_s
+        self.max_pending = max_pending
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._dropped = 0
+        self._wake = threading.Event()
+        self._write_lock = threading.Lock()  # one drain at a time: lines stay in order
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def setStream(self, stream: Any) -> Any:  # noqa: N802 — logging.StreamHandler's name
+        self.flush()
+        old, self.stream = self.stream, stream
+        return old
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.formatter.encode(record) + b"\n"  # type: ignore[union-attr]
-            buf = getattr(self.stream, "buffer", None)
-            if buf is None:  # a text-only stream (e.g. a test's capture)
-                self.stream.write(line.decode())
-                self.stream.flush()
-            else:
-                buf.write(line)
-                buf.flush()
         except Exception:  # noqa: BLE001 — logging must never take the request down
             self.handleError(record)
+            return
+        if len(self._pending) >= self.max_pending:
+            self._dropped += 1
+            return
+        self._pending.append(line)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(self.window_s)  # let a batch gather
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            lines = []
+            while self._pending:
+                lines.append(self._pending.popleft())
+            if self._dropped:
+                n, self._dropped = self._dropped, 0
+                lines.append(orjson.dumps({"level": "warning", "event": "log_lines_dropped", "count": n}) + b"\n")
+            if not lines:
+                return
+            data = b"".join(lines)
+            try:
+                buf = getattr(self.stream, "buffer", None)
+                if buf is None:  # a text-only stream (e.g. a test's capture)
+                    self.stream.write(data.decode())
+                    self.stream.flush()
+                else:
+                    buf.write(data)
+                    buf.flush()
+            except Exception:  # noqa: BLE001 — a broken stderr must not kill the writer
+                pass
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
 
 def configure_logging(service: str, level: str) -> logging.Logger:
     log = logging.getLogger(LOGGER)
     log.setLevel(level)
     log.propagate = False
-    for h in list(log.handlers):
-        if getattr(h, "_tierwise", False):
+    h = next((h for h in log.handlers if getattr(h, "_tierwise", False)), None)
+    if isinstance(h, JsonLineHandler):  # one writer thread per process, however many apps are built
+        h.setStream(sys.stderr)
+    else:
+        if h is not None:
             log.removeHandler(h)
-    h = JsonLineHandler(sys.stderr)
+        h = JsonLineHandler(sys.stderr)
+        h._tierwise = True  # type: ignore[attr-defined]
+        log.addHandler(h)
     h.setFormatter(JsonFormatter(service))
-    h._tierwise = True  # type: ignore[attr-defined]
-    log.addHandler(h)
     return log
 
 
