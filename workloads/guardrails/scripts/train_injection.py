@@ -16,25 +16,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from tierwise_guardrails.injection.features import N_FEATURES, featurize
 from tierwise_guardrails.injection.segment import segments
 from tierwise_guardrails.training.corpora import PINNED, load_splits
+from tierwise_guardrails.training.train_v2 import lex_matrix
 
 SEED = 20240611
 OUT = Path(__file__).resolve().parents[1] / "tierwise_guardrails" / "model" / "injection-v1.npz"
-
-
-def matrix(texts: list[str]) -> sp.csr_matrix:
-    rows, cols, vals = [], [], []
-    for i, t in enumerate(texts):
-        idx, v = featurize(t)
-        rows.append(np.full(idx.size, i))
-        cols.append(idx)
-        vals.append(v)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), N_FEATURES))
 
 
 def main() -> None:
@@ -57,7 +46,7 @@ def main() -> None:
                 if s.label == 0 or j == 0:
                     texts.append(s.text[a:b])
                     labels.append(s.label)
-    X = matrix(texts)
+    X = lex_matrix(texts)
     y = np.array(labels)
     clf = LogisticRegression(C=args.C, class_weight="balanced", solver="liblinear", max_iter=2000, random_state=SEED)
     clf.fit(X, y)

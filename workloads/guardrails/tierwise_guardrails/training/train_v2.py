@@ -63,7 +63,8 @@ def labelled_units(docs: list[Doc]) -> tuple[list[str], list[int], list[str], li
     return texts, labels, chans, sources
 
 
-def _lex_matrix(texts: list[str]) -> sp.csr_matrix:
+def lex_matrix(texts: list[str]) -> sp.csr_matrix:
+    """Rows of hashed n-gram features (injection/features.py), as v1 and v2 train them."""
     rows, cols, vals = [], [], []
     for i, t in enumerate(texts):
         idx, v = featurize(t)
@@ -106,7 +107,7 @@ def train(dim: int = 128, C: float = 1.0) -> tuple[dict[str, np.ndarray], dict, 
 
     # Lexical logit: the head learns from out-of-fold logits (what an unseen text gets), serving uses
     # the model fitted on everything.
-    X_lex = _lex_matrix(texts)
+    X_lex = lex_matrix(texts)
     oof = np.zeros(len(texts))
     for tr, te in StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(X_lex, y):
         oof[te] = _lex_fit(X_lex[tr], y[tr], w[tr]).decision_function(X_lex[te])
