@@ -2,6 +2,7 @@
 
     .venv-guardrails/bin/pip install -e 'workloads/guardrails[test,train,bench]'
     .venv-guardrails/bin/python bench/guardrails.py --label cpu-2core
+    .venv-guardrails/bin/python bench/guardrails.py --label cpu-2core --only injection   # injection-<label>.json
 
 Writes bench/results/guardrails/<label>.json. Data is generated at run time (presidio-evaluator +
 faker, fixed seed) or read from pinned PyPI packages; nothing large is committed.
@@ -22,7 +23,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core, before numpy loads
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
 
 COMMON = ["PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]
 GOLD_MAP = {"GPE": "LOCATION"}
@@ -206,41 +210,68 @@ def pii_eval(n, seed, warmup):
     }
 
 
-def injection_eval():
+def injection_eval(latency_texts: int, seed: int):
+    """v1 and v2 on sources neither trained on nor calibrated with (training/heldout.py), the
+    hand-written look-alike set apart, and v2's latency per KB on one thread."""
     from tierwise_guardrails.injection.detector import InjectionDetector
-    from tierwise_guardrails.training.corpora import drop_near_duplicates, load_splits
+    from tierwise_guardrails.injection.v2 import InjectionDetectorV2
+    from tierwise_guardrails.training.evaluate import breakdown, score_docs, summary
+    from tierwise_guardrails.training.heldout import lookalike_docs, near_duplicate_filter, test_docs, train_docs
 
-    sp = load_splits()
-    attacks, d_a = drop_near_duplicates(sp["test_attacks"], sp["train"])
-    benign, d_b = drop_near_duplicates(sp["test_benign"], sp["train"])
-    det = InjectionDetector()
-    res = {}
-    for name, fn in (("classifier_only", det.score_classifier), ("classifier_plus_heuristics", lambda t: det.detect(t).score)):
-        a = np.array([fn(s.text) for s in attacks])
-        b = np.array([fn(s.text) for s in benign])
-        row = {}
-        for fpr in (0.01, 0.02):
-            thr = float(np.quantile(b, 1 - fpr, method="higher"))
-            row[f"tpr_at_{int(fpr * 100)}pct_fpr"] = round(float((a > thr).mean()), 4)
-            row[f"threshold_at_{int(fpr * 100)}pct_fpr"] = round(thr, 4)
-            row[f"measured_fpr_at_{int(fpr * 100)}pct"] = round(float((b > thr).mean()), 4)
-        # At the shipped default thresholds (escalate 0.85 / block 0.95).
-        for thr in (0.85, 0.95):
-            row[f"tpr_at_threshold_{thr}"] = round(float((a >= thr).mean()), 4)
-            row[f"fpr_at_threshold_{thr}"] = round(float((b >= thr).mean()), 4)
-        res[name] = row
-    def by_source(xs):
-        d = defaultdict(int)
-        for s in xs:
-            d[s.source.split(":")[0] + ":" + s.source.split(":")[1].split("/")[0] if ":" in s.source else s.source] += 1
-        return dict(sorted(d.items()))
-    return {
-        "test_attacks": len(attacks), "test_benign": len(benign),
-        "dropped_near_duplicates_of_training": {"attacks": d_a, "benign": d_b},
-        "test_attack_sources": by_source(attacks), "test_benign_sources": by_source(benign),
-        "train_sources": det.model.meta["train_sources"], "corpora_versions": det.model.meta["corpora"],
-        "results": res,
+    train = train_docs()
+    test, dropped = near_duplicate_filter(test_docs(), train)
+    looks = lookalike_docs()
+    v1, v2 = InjectionDetector(), InjectionDetectorV2()
+    th2 = v2.model.meta["thresholds"]
+    systems = {
+        # v1 scores every channel alike; its bastioncorpus numbers are not held out (it trained on even rows).
+        "v1": (lambda d: v1.detect(d.text).score, {"escalate": 0.85, "block": 0.95}),
+        "v2": (lambda d: v2.score(d.text, d.channel), {"escalate": th2["escalate"], "block": th2["block"]}),
+        # ablation: v2 with every text on the user channel (what the router sent before it passed channels)
+        "v2_all_user_channel": (lambda d: v2.score(d.text, "user"), {"escalate": th2["escalate"], "block": th2["block"]}),
     }
+    out = {"test_docs": len(test), "dropped_near_duplicates_of_training": dropped, "lookalike_docs": len(looks),
+           "v2_thresholds_from_validation": th2, "v2_card": {k: v2.model.meta[k] for k in ("embedding", "lexical", "head", "train_units")},
+           "systems": {}}
+    for name, (fn, th) in systems.items():
+        row = {}
+        for set_name, docs in (("heldout_test", test), ("lookalikes", looks)):
+            sc = score_docs(docs, fn)
+            r = summary(docs, sc, th)
+            r["at_2pct_fpr_on_this_set"] = breakdown(docs, sc, r["threshold_at_2pct_fpr"])
+            row[set_name] = r
+        out["systems"][name] = row
+    # Latency: ~1 KB texts cut from the held-out documents (whole words), scored on their own channel.
+    rng = random.Random(seed)
+    pool = [d for d in test if len(d.text.encode()) >= 200]
+    texts = []
+    while len(texts) < latency_texts:
+        d = rng.choice(pool)
+        t = d.text
+        while len(t.encode()) < 1024:
+            t += "\n\n" + rng.choice(pool).text
+        texts.append((t.encode()[:1024].decode("utf-8", "ignore").rsplit(" ", 1)[0], d.channel))
+    for t, ch in texts[:50]:
+        v2.score(t, ch)
+    wall, cpu = [], []
+    load = [os.getloadavg()]
+    for i, (t, ch) in enumerate(texts):
+        w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+        v2.score(t, ch)
+        c1, w1 = time.thread_time_ns(), time.perf_counter_ns()
+        kb = len(t.encode()) / 1024
+        wall.append((w1 - w0) / 1e6 / kb)
+        cpu.append((c1 - c0) / 1e6 / kb)
+        if i % 500 == 499:
+            load.append(os.getloadavg())
+    out["v2_latency_per_kb"] = {
+        "texts": len(texts), "mean_bytes": round(float(np.mean([len(t.encode()) for t, _ in texts])), 1),
+        "threads": "OMP/OPENBLAS/MKL_NUM_THREADS=1, one Python thread",
+        "cpu_ms_per_kb": {"p50": pct(cpu, 50), "p90": pct(cpu, 90), "p99": pct(cpu, 99)},
+        "wall_ms_per_kb": {"p50": pct(wall, 50), "p90": pct(wall, 90), "p99": pct(wall, 99)},
+        "target": "p50 <= 5 ms, p99 <= 20 ms per KB", "loadavg_1_5_15": [[round(x, 2) for x in l] for l in load],
+    }
+    return out
 
 
 def main():
@@ -249,13 +280,17 @@ def main():
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--only", choices=["pii", "injection"], help="run one part; injection writes injection-<label>.json")
+    ap.add_argument("--latency-texts", type=int, default=2000)
     args = ap.parse_args()
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
     t0 = time.time()
     load_start = [round(x, 2) for x in os.getloadavg()]
+    if args.only == "injection":
+        return injection_main(args, t0, load_start)
     pii = pii_eval(args.samples, args.seed, args.warmup)
-    inj = injection_eval()
+    inj = injection_eval(args.latency_texts, args.seed) if args.only is None else None
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     result = {
         "scenario": "guardrails", "label": args.label,
@@ -279,7 +314,31 @@ def main():
               f"{v.get('cpu_p50_per_kb_ratio_to_presidio', 1.0):>7}{v['wall_ms_p50']:>9}{v['wall_ms_per_kb_p50']:>9}{v.get('wall_p50_per_kb_ratio_to_presidio', 1.0):>7}")
     print("per-entity F1 (tierwise / presidio):", {t: (s["tierwise"]["per_entity_iou50"][t]["f1"], s["presidio"]["per_entity_iou50"][t]["f1"]) for t in COMMON})
     print("gate:", pii["ner_gate"], "numpy==spacy engine:", pii["numpy_engine_same_findings_as_spacy_engine"])
-    print("injection:", json.dumps(inj["results"]), "attacks", inj["test_attacks"], "benign", inj["test_benign"])
+    if inj:
+        print_injection(inj)
+    print(f"wrote {out}")
+
+
+def print_injection(inj):
+    for name, row in inj["systems"].items():
+        for set_name, r in row.items():
+            print(f"{name:<22}{set_name:<14} auc {r['roc_auc']:<7} tpr@1% {r['tpr_at_1pct_fpr']:<7} tpr@2% {r['tpr_at_2pct_fpr']:<7} "
+                  f"escalate: tpr {r['at_escalate'].get('tpr')} fpr {r['at_escalate'].get('fpr')}")
+    print("v2 latency per KB:", json.dumps(inj["v2_latency_per_kb"]))
+
+
+def injection_main(args, t0, load_start):
+    inj = injection_eval(args.latency_texts, args.seed)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    result = {"scenario": "guardrails", "label": f"injection-{args.label}",
+              "metadata": {"git_sha": sha, "date": dt.datetime.now(dt.timezone.utc).isoformat(), "python": platform.python_version(),
+                           "host": socket.gethostname(), "cpus": os.cpu_count(), "seed": args.seed,
+                           "loadavg_start": load_start, "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+                           "wall_s": round(time.time() - t0, 1)},
+              "injection": inj}
+    out = ROOT / "bench" / "results" / "guardrails" / f"injection-{args.label}.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print_injection(inj)
     print(f"wrote {out}")
 
 
