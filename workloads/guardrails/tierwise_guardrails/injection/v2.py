@@ -91,7 +91,8 @@ class InjectionModelV2:
             h = h @ w + b
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0.0)
-        return 1.0 / (1.0 + np.exp(-np.clip(h[:, 0], -30, 30)))
+        # float64 and clipped: a score never rounds to exactly 0 or 1, so a policy "block at 1.0" never fires
+        return 1.0 / (1.0 + np.exp(-np.clip(h[:, 0].astype(np.float64), -30.0, 30.0)))
 
     def score_units(self, texts: list[str], channel: Channel) -> np.ndarray:
         if not texts:
