@@ -95,7 +95,9 @@ class NvidiaGpuSoftware(Construct):
             release_name="nvidia-dra-driver-gpu", chart="dra-driver-nvidia-gpu", repository="https://helm.ngc.nvidia.com/nvidia",
             version=props.dra_driver_version, namespace="nvidia-dra-driver-gpu",
             values={"nvidiaDriverRoot": "/", "gpuResourcesEnabledOverride": True,
-                    "image": {"repository": repo("registry.k8s.io/dra-driver-nvidia/dra-driver-nvidia-gpu")},
+                    # the chart's default tag is "v" + appVersion; pinned so what is pulled is visible in the values
+                    "image": {"repository": repo("registry.k8s.io/dra-driver-nvidia/dra-driver-nvidia-gpu"),
+                              "tag": f"v{props.dra_driver_version}"},
                     "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}},
                     # `gpuResourcesEnabledOverride` turns off the chart's guard against running beside the device
                     # plugin, so the kubelet plugin must land only where the device plugin is off: the MIG pools
