@@ -202,7 +202,7 @@ def _get(values: Mapping, dotted: str) -> Any:
 
 @cache
 def _kueue_types() -> tuple[Validator, frozenset[str], dict[str, tuple[bool, bool]]]:
-    src = CHARTS_DIR / "kueue" / "src" / "kueue"
+    src = CHARTS_DIR / "kueue" / "vendor" / "kueue"
     types = parse_go((src / "apis/config/v1beta2/configuration_types.go").read_text())
     # Types from k8s.io packages that are not vendored: TypeMeta is inlined (apiVersion/kind), durations and
     # resource names are strings; LeaderElection, LabelSelector, DeviceSelector, ExecConfig: any object.
@@ -283,7 +283,7 @@ def _kueue(chart: VendoredChart, values: dict, _ns: str, _manifests) -> Iterator
 
 @cache
 def _device_plugin_types() -> Validator:
-    src = CHARTS_DIR / "gpu-operator" / "src" / "k8s-device-plugin" / "api" / "config" / "v1"
+    src = CHARTS_DIR / "gpu-operator" / "vendor" / "k8s-device-plugin" / "api" / "config" / "v1"
     types = parse_go(*(p.read_text() for p in sorted(src.glob("*.go"))))
     # custom UnmarshalJSON: `devices` is "all", a count or a list; the device-list strategy a string or list
     return Validator(types, {"ReplicatedDevices": "any", "deviceListStrategyFlag": "any", "Duration": "string"})

@@ -1,4 +1,4 @@
-"""A small reader for the Go struct definitions vendored under `charts/*/src/` and a validator of a
+"""A small reader for the Go struct definitions vendored under `charts/*/vendor/` and a validator of a
 YAML/JSON document against them (the way `encoding/json` / `sigs.k8s.io/yaml` would decode it).
 
 It understands what those files use: `type X struct {...}` with `json:"name,omitempty"` tags, inline

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 
 #: chart folder -> where it comes from. `files` are relative to the chart path; `extra` are
 #: (owner/repo, ref, [repo paths]) of upstream type definitions for the documents a chart embeds,
-#: stored under `src/<repo>/<path>`.
+#: stored under `vendor/<repo>/<path>` (third-party source: code tools skip `vendor/`).
 CHARTS: dict[str, dict] = {
     "kueue": {
         "repo": "kubernetes-sigs/kueue", "ref": "v0.19.2", "path": "charts/kueue", "version": "0.19.2",
@@ -136,7 +136,7 @@ def vendor(mirrors: Path) -> dict:
         wanted += [(spec["repo"], spec["ref"], f, f) for f in spec["license"]]
         wanted += [(spec["repo"], spec["ref"], upstream, local) for upstream, local in spec.get("mapped", [])]
         for repo, ref, paths in spec.get("extra", []):
-            wanted += [(repo, ref, p, f"src/{repo.split('/')[1]}/{p}") for p in paths]
+            wanted += [(repo, ref, p, f"vendor/{repo.split('/')[1]}/{p}") for p in paths]
         for repo, ref, upstream, local in wanted:
             data = _git(mirrors, repo, "show", f"{ref}:{upstream}")
             out = dest / local
