@@ -126,6 +126,24 @@ bench-policy: setup
 envs: setup
 	.venv/bin/tierwise envs
 
+# Observability as code: environments/<env>.yaml -> the one loader (`tierwise export observability`) ->
+# workloads/observability/facts/<env>.json (+ the export's JSON Schema) -> `tierwise-observability generate`
+# -> workloads/observability/generated/<env>/. The observability venv never reads the YAML itself.
+OBS := workloads/observability
+.PHONY: generate-observability check-observability
+generate-observability: setup $(STAMP)/venv-observability
+	.venv/bin/tierwise export observability --schema --out $(OBS)/tierwise_observability/observability-facts.schema.json
+	@rm -f $(OBS)/facts/*.json
+	@set -e; for f in environments/*.yaml; do \
+	  echo ".venv/bin/tierwise export observability --env $$f --out $(OBS)/facts/$$(basename $$f .yaml).json"; \
+	  .venv/bin/tierwise export observability --env $$f --out $(OBS)/facts/$$(basename $$f .yaml).json; done
+	.venv-observability/bin/tierwise-observability generate
+
+# CI: the exports and schema match the environments, and the generated files match the exports.
+check-observability: setup $(STAMP)/venv-observability
+	.venv/bin/pytest tests/unit/test_observability_export.py -q
+	.venv-observability/bin/tierwise-observability generate --check
+
 test-fast: setup
 	.venv/bin/pytest -m "not cloud and not e2e and not synth"
 

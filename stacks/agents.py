@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from tierwise.config import Environment
 from tierwise.config.agents import Agent
+from tierwise.config.serving import ServiceEndpoint
+from tierwise.config.slices import AgentsSlice
 from tierwise.constructs.agents.agent_egress import AgentEgress, ServicePeer
 from tierwise.constructs.agents.agent_node_pool import AgentNodePool, AgentNodePoolProps
 from tierwise.constructs.agents.agent_workload import AgentWorkload, AgentWorkloadProps, AwsGrant
@@ -22,46 +23,36 @@ from tierwise.constructs.capacity.gpu_node_class import GpuNodeClass, GpuNodeCla
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.serving.pod_defaults import selector
 
-from .base import TierwiseStack
+from .base import InClusterStack
 from .capacity import CapacityStack
 from .cluster import ClusterStack
-from .serving import GUARDRAILS_PORT, ROUTER_PORT
-from .tenancy import SERVING_NAMESPACE
 
 AGENT_POOL = "agents"
 
 
-def router_peer() -> ServicePeer:
-    return ServicePeer("router", SERVING_NAMESPACE, selector("router"), ROUTER_PORT)
+def service_peer(svc: ServiceEndpoint) -> ServicePeer:
+    """A platform service in the serving namespace as a NetworkPolicy peer (its pods carry `selector(name)`)."""
+    return ServicePeer(svc.name, svc.namespace, selector(svc.name), svc.port)
 
 
-def guardrails_peer() -> ServicePeer:
-    return ServicePeer("guardrails", SERVING_NAMESPACE, selector("guardrails"), GUARDRAILS_PORT)
-
-
-def agent_namespace(env: Environment, a: Agent) -> str:
-    return a.namespace or next(t for t in env.teams if t.name == a.team).namespaces[0]
-
-
-def agent_egress(env: Environment, a: Agent) -> AgentEgress:
+def agent_egress(env: AgentsSlice, a: Agent) -> AgentEgress:
     services = [ServicePeer(t.name, t.namespace, t.selector, t.port) for t in a.tools_of("service")]
     if a.approval_required:
-        services.append(guardrails_peer())
+        services.append(service_peer(env.guardrails))
     public_aws = ["dynamodb"] if a.checkpoint.store == "dynamodb" else ["s3"]
-    return AgentEgress(router=router_peer(), vpc_cidr=env.network.vpc_cidr, services=services,
+    return AgentEgress(router=service_peer(env.router), vpc_cidr=env.vpc_cidr, services=services,
                        fqdns=[t.fqdn for t in a.tools_of("external")], public_aws=public_aws)
 
 
-class AgentsStack(TierwiseStack):
+class AgentsStack(InClusterStack):
     layer = "agents"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
-        super().__init__(scope, env)
+    def __init__(self, scope: Construct, env: AgentsSlice, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
+        super().__init__(scope, env, cluster=cluster.eks)
         eks = cluster.eks
-        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
         pool = env.agent_pool
-        prefix = f"tierwise-{env.name}"
-        identity = {"account_id": env.account_id, "cluster_name": eks.cluster_name, "cluster_arn": eks.cluster_arn}
+        prefix = env.prefix
+        identity = self.identity
 
         capacity_ = Construct(self, "agent-pool")
         GpuNodeClass(capacity_, "node-class", props=GpuNodeClassProps(  # generic AL2023 class; CPU types get the plain AMI
@@ -77,9 +68,9 @@ class AgentsStack(TierwiseStack):
         key = EncryptionKey(self, "agents-key", props=EncryptionKeyProps(
             alias=f"{prefix}/agents", account_id=env.account_id, region=env.region, protect=env.protect_stateful,
             description="agents: work queues, dead-letter queues and checkpoint tables"))
-        teams = {t.name: t for t in env.teams}
-        router_url = f"http://router.{SERVING_NAMESPACE}.svc:{ROUTER_PORT}/v1"
-        guardrails_url = f"http://guardrails.{SERVING_NAMESPACE}.svc:{GUARDRAILS_PORT}"
+        teams = env.teams
+        router_url = f"{env.router.url}/v1"
+        guardrails_url = env.guardrails.url
         self.agents: dict[str, AgentWorkload] = {}
         group = Construct(self, "agents")
         for a in env.agents:
@@ -87,7 +78,7 @@ class AgentsStack(TierwiseStack):
             tool_urls |= {t.name: f"https://{t.fqdn}" for t in a.tools_of("external")}
             ck = a.checkpoint
             self.agents[a.name] = AgentWorkload(group, a.name, key=key, props=AgentWorkloadProps(
-                name=a.name, team=a.team, cost_center=teams[a.team].cost_center, namespace=agent_namespace(env, a),
+                name=a.name, team=a.team, cost_center=teams[a.team].cost_center, namespace=env.namespace(a),
                 image=a.image, prefix=prefix, region=env.region, egress=agent_egress(env, a), router_url=router_url,
                 router_principal=a.router_principal, router_key_secret=a.key_secret, models=list(a.models),
                 min_replicas=a.replicas.min, max_replicas=a.replicas.max, messages_per_replica=a.queue.messages_per_replica,

@@ -1,6 +1,9 @@
 """`TierwiseStack`: the common frame of every stack — S3 backend with locking, AWS provider with
 default tags, and (for in-cluster layers) Kubernetes and Helm providers authenticated through
-`aws eks get-token`. Stacks compose constructs; they define no raw resources (STYLE §5)."""
+`aws eks get-token`. Stacks compose constructs; they define no raw resources (STYLE §5).
+
+A stack receives its slice of the environment (`tierwise.config.slices`), never the whole `Environment`;
+`InClusterStack` is the frame of the layers that also talk to the Kubernetes API."""
 
 from __future__ import annotations
 
@@ -12,19 +15,20 @@ from cdktn_provider_aws.provider import AwsProvider
 from cdktn_provider_helm.provider import HelmProvider
 from cdktn_provider_kubernetes.provider import KubernetesProvider
 
-from tierwise.config import Environment
+from tierwise.config.slices import StackSlice
+from tierwise.constructs.cluster.eks_cluster import EksCluster
 from tierwise.constructs.jsii_structs import struct_list
 
 SHARED_TEAM = "shared"
 PLATFORM_COST_CENTER = "platform"
 
 
-def stack_id(env: Environment, layer: str) -> str:
+def stack_id(env: StackSlice, layer: str) -> str:
     """`<env>-<layer>`: also the remote-state key. Never change it after the first deploy."""
     return f"{env.name}-{layer}"
 
 
-def default_tags(env: Environment) -> dict[str, str]:
+def default_tags(env: StackSlice) -> dict[str, str]:
     return {
         "environment": env.name,
         "team": SHARED_TEAM,
@@ -34,10 +38,16 @@ def default_tags(env: Environment) -> dict[str, str]:
     }
 
 
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over` merged in: nested maps merge, any other value in `over` replaces the one in `base`."""
+    return {**base, **{k: deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in over.items()}}
+
+
 class TierwiseStack(TerraformStack):
     layer: str = ""
 
-    def __init__(self, scope: Construct, env: Environment) -> None:
+    def __init__(self, scope: Construct, env: StackSlice) -> None:
         super().__init__(scope, stack_id(env, self.layer))
         self.env = env
         s = env.state
@@ -55,10 +65,23 @@ class TierwiseStack(TerraformStack):
         AwsProvider(self, "aws", region=env.region, allowed_account_ids=[env.account_id],
                     default_tags=struct_list([{"tags": default_tags(env)}]))
 
-    def use_cluster(self, cluster_name: str, endpoint: str, ca_data: str) -> None:
-        """Configure the Kubernetes and Helm providers against the cluster (token from `aws eks get-token`)."""
+
+
+class InClusterStack(TierwiseStack):
+    """A layer that also creates Kubernetes objects and Helm releases: the Kubernetes and Helm providers point at
+    `cluster`'s EKS API (token from `aws eks get-token`)."""
+
+    def __init__(self, scope: Construct, env: StackSlice, *, cluster: EksCluster) -> None:
+        super().__init__(scope, env)
+        self.eks = cluster
         exec_ = {"api_version": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                 "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", self.env.region]}
-        ca = Fn.base64decode(ca_data)
-        KubernetesProvider(self, "kubernetes", host=endpoint, cluster_ca_certificate=ca, exec=struct_list([exec_]))
-        HelmProvider(self, "helm", kubernetes={"host": endpoint, "cluster_ca_certificate": ca, "exec": exec_})
+                 "args": ["eks", "get-token", "--cluster-name", cluster.cluster_name, "--region", env.region]}
+        ca = Fn.base64decode(cluster.cluster_ca_data)
+        KubernetesProvider(self, "kubernetes", host=cluster.cluster_endpoint, cluster_ca_certificate=ca,
+                           exec=struct_list([exec_]))
+        HelmProvider(self, "helm", kubernetes={"host": cluster.cluster_endpoint, "cluster_ca_certificate": ca, "exec": exec_})
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """Account and cluster of a Pod Identity role (the props every workload identity takes)."""
+        return {"account_id": self.env.account_id, "cluster_name": self.eks.cluster_name, "cluster_arn": self.eks.cluster_arn}

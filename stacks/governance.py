@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from tierwise.config import Environment
+from tierwise.config.slices import GovernanceSlice
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.governance.bedrock_access import BedrockInvokePolicy, BedrockInvokePolicyProps
 from tierwise.constructs.governance.bedrock_guardrail import BedrockGuardrail, BedrockGuardrailProps
@@ -18,9 +18,9 @@ from .base import SHARED_TEAM, TierwiseStack, default_tags
 class GovernanceStack(TierwiseStack):
     layer = "governance"
 
-    def __init__(self, scope: Construct, env: Environment) -> None:
+    def __init__(self, scope: Construct, env: GovernanceSlice) -> None:
         super().__init__(scope, env)
-        name = f"tierwise-{env.name}"
+        name = env.prefix
         key = EncryptionKey(self, "governance-key", props=EncryptionKeyProps(
             alias=f"{name}/governance", account_id=env.account_id, region=env.region,
             description="budget alert topics and Bedrock invocation logs", protect=env.protect_stateful,
@@ -38,7 +38,7 @@ class GovernanceStack(TierwiseStack):
         self.bedrock_invoke = None
         if env.bedrock.allowed_model_ids:
             self.bedrock_invoke = BedrockInvokePolicy(self, "bedrock-invoke", props=BedrockInvokePolicyProps(
-                name=f"{name}-bedrock-invoke", resource_arns=env.bedrock_invoke_arns))
+                name=f"{name}-bedrock-invoke", resource_arns=list(env.bedrock_invoke_arns)))
         if env.bedrock.invocation_logging:
             BedrockInvocationLogging(self, "bedrock-logging", props=BedrockInvocationLoggingProps(
                 name=name, account_id=env.account_id, region=env.region, retention_days=env.bedrock.log_retention_days,

@@ -1,8 +1,10 @@
 """observability: in-cluster Prometheus with the scrape configs and rules the observability package generated
 for this environment, the Grafana dashboards ConfigMap, and the GPU-usage snapshot CronJob of the cost report.
 
-The generated files (`workloads/observability/generated/<env>/`) are read as data: this stack never imports the
-observability package. Prometheus is the pinned upstream `prometheus-community/prometheus` chart (plain scrape
+The generated files (`workloads/observability/generated/<env>/` of this checkout, or the folder the caller names:
+`ObservabilitySlice.generated_dir`, never relative to the working directory) are read as data: this stack never
+imports the observability package; a missing file fails with its path and the command that generates it.
+Prometheus is the pinned upstream `prometheus-community/prometheus` chart (plain scrape
 configs and rule files in its values; no Operator CRDs). Its server Service is named and numbered after
 `serving.prometheus_url`, the URL KEDA's Prometheus triggers query. Images come through ECR pull-through caches
 (quay.io) and this stack's ECR repository (the observability image), so nodes need no egress beyond AWS.
@@ -10,14 +12,10 @@ configs and rule files in its values; no Operator CRDs). Its server Service is n
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import yaml
 from constructs import Construct
 
-from tierwise.config import Environment
-from tierwise.config.model import prometheus_service
+from tierwise.config.slices import ObservabilitySlice
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 from tierwise.constructs.kubernetes import KubernetesObject
@@ -25,11 +23,11 @@ from tierwise.constructs.observability.gpu_usage_snapshot import GpuUsageSnapsho
 from tierwise.constructs.platform.team_namespace import TeamNamespace, TeamNamespaceProps
 from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrRepositoryProps
 from tierwise.constructs.serving.network_policy import NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp
+from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
 
-from .base import PLATFORM_COST_CENTER, SHARED_TEAM, TierwiseStack
-from .capacity import SYSTEM_PLACEMENT, CapacityStack
+from .base import PLATFORM_COST_CENTER, SHARED_TEAM, InClusterStack, deep_merge
+from .capacity import CapacityStack
 from .cluster import ClusterStack
-from .tenancy import SERVING_NAMESPACE
 
 PROMETHEUS_CHART_VERSION = "27.45.0"
 PROMETHEUS_RELEASE = "prometheus"
@@ -41,38 +39,19 @@ KEDA_NAMESPACE = "keda"  # platform stack: KEDA's operator queries Prometheus fo
 #: Scrape targets of the generated jobs (`workloads/observability/tierwise_observability/scrape.py`) outside serving.
 DCGM = ("gpu-operator", {"app": "nvidia-dcgm-exporter"}, 9400)
 KARPENTER = ("kube-system", {"app.kubernetes.io/name": "karpenter"}, 8080)
-VLLM_PORT, SERVICE_PORT, QDRANT_HTTP = 8000, 8080, 6333
 
 
-def generated_dir(env_name: str) -> Path:
-    """`workloads/observability/generated/<env>/` of the checkout synth runs from (cwd first, then the repo)."""
-    rel = Path("workloads") / "observability" / "generated" / env_name
-    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        if (root / rel).is_dir():
-            return root / rel
-    raise FileNotFoundError(f"{rel} not found: run `tierwise-observability generate` (it writes one folder per environment)")
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-class ObservabilityStack(TierwiseStack):
+class ObservabilityStack(InClusterStack):
     layer = "observability"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
-        super().__init__(scope, env)
-        eks = cluster.eks
-        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
-        sv, ob = env.serving, env.observability
-        ns = sv.monitoring_namespace
-        service, _, service_port = prometheus_service(sv.prometheus_url)
-        gen = generated_dir(env.name)
-        values = yaml.safe_load((gen / "prometheus-helm-values.yaml").read_text())
-        dashboards = yaml.safe_load((gen / "grafana-dashboard-configmap.yaml").read_text())
+    def __init__(self, scope: Construct, env: ObservabilitySlice, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
+        super().__init__(scope, env, cluster=cluster.eks)
+        ob = env.observability
+        ns = env.monitoring_namespace
+        service, service_port = env.prometheus.name, env.prometheus.port
+        values = yaml.safe_load(env.generated_file("prometheus-helm-values.yaml").read_text())
+        dashboards_file = env.generated_file("grafana-dashboard-configmap.yaml")
+        dashboards = yaml.safe_load(dashboards_file.read_text())
 
         namespace = TeamNamespace(self, "namespace", props=TeamNamespaceProps(
             name=ns, team=SHARED_TEAM, cost_center=PLATFORM_COST_CENTER, pod_security="restricted"))
@@ -80,7 +59,7 @@ class ObservabilityStack(TierwiseStack):
         # -- images: Prometheus from quay.io through ECR; our tool image from our own repository ------------------
         images = capacity.images  # quay.io through the capacity stack's ECR cache (tierwise.config.registries)
         key = EncryptionKey(self, "key", props=EncryptionKeyProps(
-            alias=f"tierwise-{env.name}/observability", account_id=env.account_id, region=env.region,
+            alias=f"{env.prefix}/observability", account_id=env.account_id, region=env.region,
             protect=env.protect_stateful, description="observability: ECR repository of the tierwise-report image"))
         repo = EcrRepository(self, "image", key=key, props=EcrRepositoryProps(
             name="tierwise/observability", protect=env.protect_stateful))
@@ -103,17 +82,17 @@ class ObservabilityStack(TierwiseStack):
                               "limits": {"cpu": ob.prometheus_cpu, "memory": f"{ob.prometheus_memory_mib}Mi"}},
                 "containerSecurityContext": hardened,
                 "podLabels": {"tierwise.io/team": SHARED_TEAM},
-                **SYSTEM_PLACEMENT,
+                **env.system.helm_values(),
             },
         }
         chart = HelmChart(self, "prometheus", props=HelmChartProps(
             release_name=PROMETHEUS_RELEASE, chart="prometheus", repository="https://prometheus-community.github.io/helm-charts",
-            version=PROMETHEUS_CHART_VERSION, namespace=ns, create_namespace=False, values=_merge(values, ours)))
+            version=PROMETHEUS_CHART_VERSION, namespace=ns, create_namespace=False, values=deep_merge(values, ours)))
         chart.release.node.add_dependency(namespace.namespace.manifest)
 
         # -- dashboards: the generated ConfigMap, as generated (Grafana's sidecar picks up grafana_dashboard=1) --
         if dashboards["metadata"].get("namespace") != ns:
-            raise ValueError(f"{gen}/grafana-dashboard-configmap.yaml targets namespace "
+            raise ValueError(f"{dashboards_file} targets namespace "
                              f"{dashboards['metadata'].get('namespace')!r}, not {ns!r}: regenerate it")
         cm = KubernetesObject(self, "dashboards", body=dashboards)
         cm.manifest.node.add_dependency(namespace.namespace.manifest)
@@ -121,19 +100,19 @@ class ObservabilityStack(TierwiseStack):
         # -- GPU-usage snapshots for the cost report --------------------------------------------------------
         snap = GpuUsageSnapshot(self, "gpu-usage-snapshot", props=GpuUsageSnapshotProps(
             namespace=ns, image=repo.image(ob.image_tag), every_minutes=ob.snapshot_every_minutes,
-            node_selector=SYSTEM_PLACEMENT["nodeSelector"], tolerations=SYSTEM_PLACEMENT["tolerations"]))
+            node_selector=env.system.node_selector, tolerations=env.system.tolerations))
         snap.cron_job.manifest.node.add_dependency(namespace.namespace.manifest)
 
         # -- network: exactly the flows Prometheus and the snapshot job need ----------------------------------
-        vpc = env.network.vpc_cidr
+        vpc = env.vpc_cidr
         api_server = {"to": [cidr(vpc)], "ports": tcp(443)}  # the EKS API (control-plane ENIs in the VPC)
         pol = Construct(self, "network-policies")
         NetworkPolicy(pol, "prometheus", props=NetworkPolicyProps(
             name="prometheus", namespace=ns, pod_selector=PROMETHEUS_SERVER_LABELS,
             ingress=[{"from": [namespaces([KEDA_NAMESPACE])], "ports": tcp(PROMETHEUS_CONTAINER_PORT)}],
             egress=[api_server,
-                    {"to": [pods({"app.kubernetes.io/part-of": "tierwise"}, namespace=SERVING_NAMESPACE)],
-                     "ports": tcp(SERVICE_PORT, VLLM_PORT)},
+                    {"to": [pods({"app.kubernetes.io/part-of": "tierwise"}, namespace=env.serving_namespace)],
+                     "ports": tcp(env.service_port, VLLM_PORT)},
                     {"to": [pods(DCGM[1], namespace=DCGM[0])], "ports": tcp(DCGM[2])},
                     {"to": [pods(KARPENTER[1], namespace=KARPENTER[0])], "ports": tcp(KARPENTER[2])}]))
         NetworkPolicy(pol, "gpu-usage-snapshot", props=NetworkPolicyProps(

@@ -6,14 +6,14 @@ from __future__ import annotations
 import yaml
 from constructs import Construct
 
-from tierwise.config import Environment
+from tierwise.config.slices import PlatformSlice
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 from tierwise.constructs.platform.crd_bundle import CrdBundle, CrdBundleProps
 from tierwise.constructs.platform.team_queue import MIG_RESOURCE
 from tierwise.helm_values import chart_default
 
-from .base import TierwiseStack
-from .capacity import SYSTEM_PLACEMENT, CapacityStack
+from .base import InClusterStack, deep_merge
+from .capacity import CapacityStack
 from .cluster import ClusterStack
 
 KUEUE_VERSION = "0.19.2"
@@ -32,21 +32,15 @@ def kueue_manager_config(ours: dict) -> str:
     replaces the chart's whole default (apiVersion/kind, health, metrics, webhook, leader election, controller
     and client settings), so it is the pinned chart's default config with `ours` merged in (maps merge, other
     values such as the frameworks list replace the default's)."""
-    def merge(base: dict, over: dict) -> dict:
-        return {**base, **{k: merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-                           for k, v in over.items()}}
-
     default = yaml.safe_load(chart_default("kueue", KUEUE_VERSION, "managerConfig.controllerManagerConfigYaml"))
-    return yaml.safe_dump(merge(default, ours), sort_keys=False)
+    return yaml.safe_dump(deep_merge(default, ours), sort_keys=False)
 
 
-class PlatformStack(TierwiseStack):
+class PlatformStack(InClusterStack):
     layer = "platform"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
-        super().__init__(scope, env)
-        eks = cluster.eks
-        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
+    def __init__(self, scope: Construct, env: PlatformSlice, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
+        super().__init__(scope, env, cluster=cluster.eks)
         images = capacity.images
         # Images through the ECR caches (tierwise.config.registries). The charts' values.yaml in git name staging
         # images (kueue) or `main` (lws) that their release process rewrites, so the released tag is pinned here.
@@ -61,16 +55,16 @@ class PlatformStack(TierwiseStack):
         HelmChart(self, "kueue", props=HelmChartProps(
             release_name="kueue", chart="kueue", repository="oci://registry.k8s.io/kueue/charts", version=KUEUE_VERSION,
             namespace="kueue-system",
-            values={"controllerManager": {**SYSTEM_PLACEMENT,
+            values={"controllerManager": {**env.system.helm_values(),
                                           "manager": {"image": {"repository": images.repository("registry.k8s.io/kueue/kueue"),
                                                                 "tag": f"v{KUEUE_VERSION}"}}},
                     "managerConfig": {"controllerManagerConfigYaml": kueue_config}}))
         HelmChart(self, "lws", props=HelmChartProps(
             release_name="lws", chart="lws", repository="oci://registry.k8s.io/lws/charts", version=LWS_VERSION,
-            namespace="lws-system", values={**SYSTEM_PLACEMENT, "image": {"manager": {
+            namespace="lws-system", values={**env.system.helm_values(), "image": {"manager": {
                 "repository": images.repository("registry.k8s.io/lws/lws"), "tag": f"v{LWS_VERSION}"}}}))
         HelmChart(self, "keda", props=HelmChartProps(
             release_name="keda", chart="keda", repository="https://kedacore.github.io/charts", version=KEDA_VERSION,
-            namespace="keda", values={**SYSTEM_PLACEMENT, "image": {
+            namespace="keda", values={**env.system.helm_values(), "image": {
                 c: {**reg, "tag": KEDA_VERSION} for c, reg in keda_registry.items()}}))
         CrdBundle(self, "gateway-crds", props=CrdBundleProps(files=GATEWAY_CRDS))

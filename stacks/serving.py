@@ -16,8 +16,8 @@ import json
 
 from constructs import Construct
 
-from tierwise.config import Environment
-from tierwise.config.model import CatalogModel, FullGpus, MigSlice
+from tierwise.config.catalog import FullGpus, MigSlice
+from tierwise.config.slices import ServingSlice
 from tierwise.constructs.capacity.mig_claim_template import claim_template_name
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
@@ -38,19 +38,16 @@ from tierwise.constructs.serving.network_policy import (
 from tierwise.constructs.serving.platform_service import CONFIG_DIR, PlatformService, PlatformServiceProps, SecretEnv
 from tierwise.constructs.serving.pod_defaults import POD_IDENTITY_AGENT_CIDR, selector
 from tierwise.constructs.serving.queue_scaled_object import PrometheusQueue, QueueScaledObject, QueueScaledObjectProps
-from tierwise.constructs.serving.router_config import BASE_FILE, KEYS_FILE, MERGE_SCRIPT, render_router_base_file
+from tierwise.constructs.serving.router_config import (
+    BASE_FILE, KEYS_FILE, MERGE_SCRIPT, BedrockModel, RouterConfigProps, RouterPrincipal, SelfHostedModel, render_router_base_file)
 from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
 from tierwise.constructs.serving.vllm_model_server import LoraAdapterSpec, VllmModelServer, VllmModelServerProps
 
-from .base import TierwiseStack
-from .capacity import SYSTEM_PLACEMENT, CapacityStack
+from .base import InClusterStack
+from .capacity import CapacityStack
 from .cluster import ClusterStack
 from .network import NetworkStack
-from .tenancy import SERVING_NAMESPACE, host_share, units_per_gpu
 
-ROUTER_PORT = 8080
-RAG_PORT = 8080  # the port the workload Dockerfiles serve on
-GUARDRAILS_PORT = 8080
 QDRANT_CHART_VERSION = "1.19.0"  # server v1.19.0; qdrant-client 1.20 (rag) supports servers one minor apart
 QDRANT_PORTS = {"http": 6333, "grpc": 6334, "p2p": 6335}
 QDRANT_LABELS = {"app.kubernetes.io/name": "qdrant", "app.kubernetes.io/instance": "qdrant"}
@@ -58,33 +55,36 @@ SERVICES = ("router", "rag", "guardrails")
 LEDGER_PREFIX = "ledger/router"  # the router's usage ledger segments (its role may only add objects here)
 
 
-def model_resources(env: Environment, m: CatalogModel) -> tuple[str, int]:
-    """CPU and memory (GiB) for one server pod: the host share that comes with the GPUs it takes."""
-    pool = env.pool(m.pool)
-    if isinstance(m.gpu, FullGpus):
-        gpus_per_pod = m.gpu.count if m.gpu.count <= pool.max_gpus_per_node else pool.max_gpus_per_node
-        cpu, mem = host_share(pool, gpus_per_pod)
-    else:
-        cpu, mem = host_share(pool, 1)
-        units = units_per_gpu(pool)
-        cpu, mem = max(1, cpu // units), max(4, mem // units)
-    # leave headroom for the node's daemons: request 80% of the share
-    return str(max(1, cpu * 4 // 5)), max(4, mem * 4 // 5)
+def router_config_props(env: ServingSlice, *, model_urls: dict[str, str], rag_url: str, guardrails_url: str | None,
+                        gateway_url: str | None = None) -> RouterConfigProps:
+    """The router's config file, from the environment: teams, then each agent as its own principal."""
+    sv = env.serving
+    return RouterConfigProps(
+        principals=tuple(RouterPrincipal(t.name, t.tokens_per_day, tuple(t.allowed_models), t.monthly_budget_usd,
+                                         t.routing_mode) for t in env.teams)
+        + tuple(RouterPrincipal(a.router_principal, a.tokens_per_day, tuple(a.models), a.monthly_budget_usd)
+                for a in env.agents),
+        models=tuple(SelfHostedModel(m.name, model_urls[m.name], tuple(a.name for a in m.lora_adapters), m.price_per_mtok_usd)
+                     for m in env.models),
+        bedrock_models=tuple(BedrockModel(i, sv.bedrock_prices[i].input_usd_per_mtok, sv.bedrock_prices[i].output_usd_per_mtok)
+                             for i in env.bedrock.allowed_model_ids),
+        region=env.region, target_tier2_share=sv.target_tier2_share, saturation_waiting=sv.queue_target_waiting * 4,
+        rag_url=rag_url, guardrails_url=guardrails_url, tier1_model=sv.router_tier1_model, tier2_model=sv.router_tier2_model,
+        rag_collections=tuple(sv.router_rag_collections), gateway_url=gateway_url)
 
 
-class ServingStack(TierwiseStack):
+class ServingStack(InClusterStack):
     layer = "serving"
 
-    def __init__(self, scope: Construct, env: Environment, *, network: NetworkStack, cluster: ClusterStack,
+    def __init__(self, scope: Construct, env: ServingSlice, *, network: NetworkStack, cluster: ClusterStack,
                  capacity: CapacityStack) -> None:
-        super().__init__(scope, env)
+        super().__init__(scope, env, cluster=cluster.eks)
         eks = cluster.eks
-        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
         sv = env.serving
-        ns = SERVING_NAMESPACE
-        prefix = f"tierwise-{env.name}"
+        ns = sv.namespace
+        prefix = env.prefix
         protect = env.protect_stateful
-        identity = {"account_id": env.account_id, "cluster_name": eks.cluster_name, "cluster_arn": eks.cluster_arn}
+        identity = self.identity
 
         # -- data ---------------------------------------------------------------------------------
         key = EncryptionKey(self, "serving-key", props=EncryptionKeyProps(
@@ -131,8 +131,8 @@ class ServingStack(TierwiseStack):
         self.model_servers: dict[str, VllmModelServer] = {}
         models = Construct(self, "models")
         for m in env.models:
-            pool = env.pool(m.pool)
-            cpu, mem = model_resources(env, m)
+            pool = env.gpu_pools[m.pool]
+            cpu, mem = pool.pod_resources(m.gpu.count if isinstance(m.gpu, FullGpus) else None)
             s = Construct(models, m.name)
             server = VllmModelServer(s, "server", models_bucket=self.models_bucket, adapters_bucket=self.adapters_bucket,
                                      props=VllmModelServerProps(
@@ -158,9 +158,9 @@ class ServingStack(TierwiseStack):
         self.inference_gateway = self._inference_gateway(env, ns, capacity) if sv.inference_gateway.enabled else None
 
         # -- platform services --------------------------------------------------------------------
-        svc_common = {"namespace": ns, "node_selector": SYSTEM_PLACEMENT["nodeSelector"],
-                      "tolerations": SYSTEM_PLACEMENT["tolerations"], **identity}
-        guardrails = self._service("guardrails", sv.guardrails, images, GUARDRAILS_PORT, svc_common,
+        svc_common = {"namespace": ns, "node_selector": env.system.node_selector, "tolerations": env.system.tolerations,
+                      **identity}
+        guardrails = self._service("guardrails", sv.guardrails, images, sv.guardrails_endpoint.port, svc_common,
                                    statements=self.escalations.grant_send() + self.audit_bucket.grant_write("guardrails", sid="Audit"),
                                    env={"TIERWISE_GUARDRAILS_ENV": "prod" if protect else "dev",
                                         "TIERWISE_GUARDRAILS_CONFIG_PATH": f"{CONFIG_DIR}/guardrails.json",
@@ -171,20 +171,19 @@ class ServingStack(TierwiseStack):
                                        "escalation_queue_url": self.escalations.queue_url,
                                        "audit_bucket": self.audit_bucket.bucket_name, "audit_prefix": "guardrails/",
                                        "region": env.region}, indent=2, sort_keys=True) + "\n"})
-        rag = self._service("rag", sv.rag, images, RAG_PORT, svc_common,
+        rag = self._service("rag", sv.rag, images, sv.rag_endpoint.port, svc_common,
                             statements=self.knowledge_bucket.grant_read(["anchored"], sid="Knowledge", versions=True),
                             env={"TIERWISE_RAG_ENV": "dev" if env.name == "dev" else "prod",
                                  "TIERWISE_RAG_QDRANT_URL": f"http://qdrant.{ns}.svc:{QDRANT_PORTS['http']}",
                                  "AWS_REGION": env.region},
                             secret_env=[SecretEnv("TIERWISE_RAG_TEAMS", sv.rag_teams_secret, "teams.json")])
-        router_base = render_router_base_file(
-            teams=env.teams, models=env.models, bedrock=env.bedrock, serving=sv, region=env.region,
-            model_urls={name: srv.service_url for name, srv in self.model_servers.items()},
-            rag_url=rag.url, guardrails_url=guardrails.url, agents=env.agents,
-            gateway_url=self.inference_gateway.url if self.inference_gateway else None)
+        router_base = render_router_base_file(router_config_props(
+            env, model_urls={name: srv.service_url for name, srv in self.model_servers.items()},
+            rag_url=rag.url, guardrails_url=guardrails.url,
+            gateway_url=self.inference_gateway.url if self.inference_gateway else None))
         keys_dir = f"{CONFIG_DIR}/secrets/{sv.router_api_keys_secret}"
         router = self._service(
-            "router", sv.router, images, ROUTER_PORT, svc_common, create_hpa=False,
+            "router", sv.router, images, sv.router_endpoint.port, svc_common, create_hpa=False,
             statements=([self._bedrock_statement(env)] if env.bedrock.allowed_model_ids else [])
             + self.ledger_bucket.grant_write(LEDGER_PREFIX, sid="Ledger"),
             env={"TIERWISE_ROUTER_ENV": "dev" if env.name == "dev" else "prod", "TIERWISE_ROUTER_CONFIG_PATH": "/tmp/router.json",
@@ -218,21 +217,19 @@ class ServingStack(TierwiseStack):
                 "replicaCount": sv.qdrant_replicas, "persistence": {"size": f"{sv.qdrant_storage_gib}Gi"},
                 "config": {"cluster": {"enabled": sv.qdrant_replicas > 1}, "telemetry_disabled": True},
                 "podDisruptionBudget": {"enabled": sv.qdrant_replicas > 1, "maxUnavailable": 1},
-                "podLabels": {"tierwise.io/team": "shared"}, **SYSTEM_PLACEMENT,
+                "podLabels": {"tierwise.io/team": "shared"}, **env.system.helm_values(),
                 "image": {"repository": capacity.images.repository("docker.io/qdrant/qdrant")}}))
 
         # -- network: exactly the flows the services need --------------------------------------
         self._network_policies(env, ns, router.selector, rag.selector, guardrails.selector)
 
     # ------------------------------------------------------------------------------------------
-    def _inference_gateway(self, env: Environment, ns: str, capacity: CapacityStack) -> InferenceGateway:
+    def _inference_gateway(self, env: ServingSlice, ns: str, capacity: CapacityStack) -> InferenceGateway:
         ig = env.serving.inference_gateway
-        placement = {"node_selector": SYSTEM_PLACEMENT["nodeSelector"], "tolerations": SYSTEM_PLACEMENT["tolerations"]}
+        placement = {"node_selector": env.system.node_selector, "tolerations": env.system.tolerations}
         gateway = InferenceGateway(self, "inference-gateway", props=InferenceGatewayProps(
             namespace=ns, images=capacity.images, replicas=ig.replicas, **placement))
-        system_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": k, "operator": "In", "values": [v]}
-                                  for k, v in SYSTEM_PLACEMENT["nodeSelector"].items()]}]}}}
+        system_affinity = env.system.node_affinity()
         self.inference_pools: dict[str, ModelInferencePool] = {}
         scope = Construct(self, "inference-pools")
         for m in env.models:
@@ -243,7 +240,7 @@ class ServingStack(TierwiseStack):
             self.inference_pools[m.name] = ModelInferencePool(scope, m.name, props=ModelInferencePoolProps(
                 name=m.name, namespace=ns, model_server_labels=labels, images=capacity.images, target_port=VLLM_PORT,
                 replicas=ig.picker_replicas, cpu=ig.picker_cpu, memory_mib=ig.picker_memory_mib,
-                node_affinity=system_affinity, tolerations=SYSTEM_PLACEMENT["tolerations"]))
+                node_affinity=system_affinity, tolerations=env.system.tolerations))
         routes = Construct(self, "model-routes")
         canaries = {m.canary.of: m for m in env.models if m.canary}
         for m in env.models:
@@ -260,19 +257,21 @@ class ServingStack(TierwiseStack):
         return PlatformService(self, name, props=PlatformServiceProps(
             name=name, component=name, image=images[name], port=port, cpu=scaling.cpu, memory_mib=scaling.memory_mib,
             min_replicas=scaling.replicas.min, max_replicas=scaling.replicas.max, target_cpu_percent=scaling.target_cpu_percent,
-            role_name=f"tierwise-{self.env.name}-{name}", **common, **kw))
+            role_name=f"{self.env.prefix}-{name}", **common, **kw))
 
     @staticmethod
-    def _bedrock_statement(env: Environment):
+    def _bedrock_statement(env: ServingSlice):
         from tierwise.constructs.governance.bedrock_access import INVOKE_ACTIONS
         from tierwise.constructs.iam import Statement
 
-        return Statement(INVOKE_ACTIONS, env.bedrock_invoke_arns, sid="InvokeAllowedModelsOnly")
+        return Statement(INVOKE_ACTIONS, list(env.bedrock_invoke_arns), sid="InvokeAllowedModelsOnly")
 
-    def _network_policies(self, env: Environment, ns: str, router: dict, rag: dict, guardrails: dict) -> None:
-        vpc = env.network.vpc_cidr
+    def _network_policies(self, env: ServingSlice, ns: str, router: dict, rag: dict, guardrails: dict) -> None:
+        vpc = env.vpc_cidr
         monitoring = namespaces([env.serving.monitoring_namespace])
-        clients = namespaces(env.all_namespaces)
+        clients = namespaces(env.client_namespaces)
+        sv = env.serving
+        router_port, rag_port, guardrails_port = sv.router_endpoint.port, sv.rag_endpoint.port, sv.guardrails_endpoint.port
         pol = Construct(self, "network-policies")
         aws_apis = {"to": [cidr(vpc)], "ports": tcp(443)}  # interface VPC endpoints (Bedrock, SQS, STS) in the VPC
         pod_identity = {"to": [cidr(POD_IDENTITY_AGENT_CIDR)], "ports": tcp(80)}
@@ -291,17 +290,17 @@ class ServingStack(TierwiseStack):
         gateway_pods = pods(gw.data_plane_selector) if gw else None
         pickers = [pods(p.picker_selector) for p in self.inference_pools.values()] if gw else []
         np("router", router,
-           ingress=[{"from": [clients], "ports": tcp(ROUTER_PORT)}, {"from": [monitoring], "ports": tcp(ROUTER_PORT)}],
+           ingress=[{"from": [clients], "ports": tcp(router_port)}, {"from": [monitoring], "ports": tcp(router_port)}],
            egress=[*([{"to": model_peers, "ports": tcp(VLLM_PORT)}] if model_peers else []),
                    *([{"to": [gateway_pods], "ports": tcp(GATEWAY_PORT)}] if gw else []),
-                   {"to": [pods(rag)], "ports": tcp(RAG_PORT)}, {"to": [pods(guardrails)], "ports": tcp(GUARDRAILS_PORT)},
+                   {"to": [pods(rag)], "ports": tcp(rag_port)}, {"to": [pods(guardrails)], "ports": tcp(guardrails_port)},
                    {"to": [cidr(vpc)], "ports": tcp(VALKEY_PORT)}, public_443, aws_apis, pod_identity])
         np("rag", rag,
-           ingress=[{"from": [pods(router)], "ports": tcp(RAG_PORT)}, {"from": [monitoring], "ports": tcp(RAG_PORT)}],
+           ingress=[{"from": [pods(router)], "ports": tcp(rag_port)}, {"from": [monitoring], "ports": tcp(rag_port)}],
            egress=[{"to": [pods(QDRANT_LABELS)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},
                    public_443, aws_apis, pod_identity])  # S3: the knowledge bucket
         np("guardrails", guardrails,
-           ingress=[{"from": [pods(router)], "ports": tcp(GUARDRAILS_PORT)}, {"from": [monitoring], "ports": tcp(GUARDRAILS_PORT)}],
+           ingress=[{"from": [pods(router)], "ports": tcp(guardrails_port)}, {"from": [monitoring], "ports": tcp(guardrails_port)}],
            egress=[public_443, aws_apis, pod_identity])
         if gw:
             # the Gateway's data plane: from the router, to the model servers its pickers choose, and its agent to the
@@ -338,10 +337,10 @@ class ServingStack(TierwiseStack):
             for team_ns in team.namespaces:
                 NetworkPolicy(pol, f"{team_ns}-to-router", props=NetworkPolicyProps(
                     name="allow-tierwise-router", namespace=team_ns, pod_selector={}, select_all_pods=True,
-                    egress=[{"to": [pods(router, namespace=ns)], "ports": tcp(ROUTER_PORT)}]))
+                    egress=[{"to": [pods(router, namespace=ns)], "ports": tcp(router_port)}]))
         qd = QDRANT_LABELS
         np("qdrant", qd,
            ingress=[{"from": [pods(rag)], "ports": tcp(QDRANT_PORTS["http"], QDRANT_PORTS["grpc"])},
                     {"from": [monitoring], "ports": tcp(QDRANT_PORTS["http"])},
-                    *([{"from": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if env.serving.qdrant_replicas > 1 else [])],
-           egress=[{"to": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if env.serving.qdrant_replicas > 1 else [])
+                    *([{"from": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if sv.qdrant_replicas > 1 else [])],
+           egress=[{"to": [pods(qd)], "ports": tcp(QDRANT_PORTS["p2p"])}] if sv.qdrant_replicas > 1 else [])

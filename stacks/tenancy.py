@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from constructs import Construct
 
-from tierwise.config import Environment
-from tierwise.config.hardware import FAMILIES
-from tierwise.config.model import GpuPool, MigSharing, TimeSliceSharing
+from tierwise.config.pools import GpuPool, MigSharing, TimeSliceSharing
+from tierwise.config.slices import TenancySlice
 from tierwise.constructs.capacity.gpu_node_class import GpuNodeClass, GpuNodeClassProps
 from tierwise.constructs.capacity.gpu_node_pool import ADVERTISER_LABEL, DEVICE_PLUGIN_DEPLOY_LABEL, GpuNodePool, GpuNodePoolProps
 from tierwise.constructs.capacity.mig_claim_template import MigClaimTemplate, MigClaimTemplateProps
@@ -18,42 +17,23 @@ from tierwise.constructs.platform.gpu_resource_flavor import GpuResourceFlavor, 
 from tierwise.constructs.platform.team_namespace import TeamNamespace, TeamNamespaceProps
 from tierwise.constructs.platform.team_queue import MIG_RESOURCE, FlavorQuota, TeamQueue, TeamQueueProps
 
-from .base import TierwiseStack
+from .base import InClusterStack
 from .capacity import CapacityStack
 from .cluster import ClusterStack
-
-SERVING_NAMESPACE = "tierwise-serving"
-
-
-def units_per_gpu(pool: GpuPool) -> int:
-    if isinstance(pool.sharing, MigSharing):
-        return sum(pool.sharing.layout.values())
-    if isinstance(pool.sharing, TimeSliceSharing):
-        return pool.sharing.replicas_per_gpu
-    return 1
 
 
 def quota_resource(pool: GpuPool) -> str:
     return MIG_RESOURCE if isinstance(pool.sharing, MigSharing) else "nvidia.com/gpu"
 
 
-def host_share(pool: GpuPool, gpus: int) -> tuple[int, int]:
-    """CPU and memory (GiB) that `gpus` GPUs of this pool bring along on the smallest-ratio size."""
-    sizes = [s for f in pool.instance_families for s in FAMILIES[f].sizes]
-    cpu = min(s.vcpus / s.gpus for s in sizes)
-    mem = min(s.memory_gib / s.gpus for s in sizes)
-    return int(cpu * gpus), int(mem * gpus)
-
-
-class TenancyStack(TierwiseStack):
+class TenancyStack(InClusterStack):
     layer = "tenancy"
 
-    def __init__(self, scope: Construct, env: Environment, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
-        super().__init__(scope, env)
+    def __init__(self, scope: Construct, env: TenancySlice, *, cluster: ClusterStack, capacity: CapacityStack) -> None:
+        super().__init__(scope, env, cluster=cluster.eks)
         eks = cluster.eks
-        self.use_cluster(eks.cluster_name, eks.cluster_endpoint, eks.cluster_ca_data)
         pools = Construct(self, "gpu-pools")
-        for pool in env.gpu_pools:
+        for pool in env.gpu_pools.values():
             scope_ = Construct(pools, pool.name)
             GpuNodeClass(scope_, "node-class", props=GpuNodeClassProps(
                 name=pool.name, cluster_name=eks.cluster_name, node_role_name=capacity.karpenter.node_role_name, disk_gib=pool.disk_gib))
@@ -66,17 +46,17 @@ class TenancyStack(TierwiseStack):
             GpuNodePool(scope_, "node-pool", props=GpuNodePoolProps(
                 name=pool.name, node_class_name=pool.name, instance_families=pool.instance_families,
                 capacity_types=pool.capacity_types, gpu_limit=pool.gpu_limit, cpu_limit=pool.effective_cpu_limit,
-                sharing=pool.sharing.mode, units_per_gpu=units_per_gpu(pool), consolidate_after=pool.consolidate_after,
+                sharing=pool.sharing.mode, units_per_gpu=pool.units_per_gpu, consolidate_after=pool.consolidate_after,
                 disruption_budget_nodes=pool.disruption_budget_nodes, extra_labels=extra))
             GpuResourceFlavor(scope_, "flavor", props=GpuResourceFlavorProps(pool=pool.name))
 
         serving = KubernetesObject(self, "serving-namespace", body={
             "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": SERVING_NAMESPACE, "labels": {"tierwise.io/team": "shared",
+            "metadata": {"name": env.serving_namespace, "labels": {"tierwise.io/team": "shared",
                                                                 "pod-security.kubernetes.io/enforce": "baseline"}}})
-        profiles = sorted({m.gpu.profile for m in env.models if m.gpu.kind == "mig"})
-        for profile in profiles:
-            rct = MigClaimTemplate(self, f"mig-{profile}", props=MigClaimTemplateProps(profile=profile, namespace=SERVING_NAMESPACE))
+        for profile in env.mig_profiles:
+            rct = MigClaimTemplate(self, f"mig-{profile}", props=MigClaimTemplateProps(profile=profile,
+                                                                                     namespace=env.serving_namespace))
             rct.manifest.node.add_dependency(serving.manifest)
 
         for team in env.teams:
@@ -85,9 +65,9 @@ class TenancyStack(TierwiseStack):
                    for ns in team.namespaces]
             quotas = []
             for pool_name, gpus in sorted(team.gpu_quota.items()):
-                pool = env.pool(pool_name)
-                cpu, mem = host_share(pool, gpus)
-                quotas.append(FlavorQuota(flavor=pool_name, resource=quota_resource(pool), units=gpus * units_per_gpu(pool),
+                pool = env.gpu_pools[pool_name]
+                cpu, mem = pool.host_share(gpus)
+                quotas.append(FlavorQuota(flavor=pool_name, resource=quota_resource(pool), units=gpus * pool.units_per_gpu,
                                           cpu=cpu, memory_gib=mem))
             queue = TeamQueue(t, "queue", props=TeamQueueProps(team=team.name, namespaces=team.namespaces, quotas=quotas))
             for ns in nss:

@@ -1,7 +1,9 @@
 """Build every stack of one environment into a cdktn App, and synthesize it atomically.
 
-This is the only place environment config meets stacks (STYLE §5): each stack gets the environment
-and the stacks it references; cdktn turns those references into outputs and remote-state reads.
+This is the only place environment config meets stacks (STYLE §5): each stack gets its slice of the
+environment (`tierwise.config.slices`) and the stacks it references; cdktn turns those references into
+outputs and remote-state reads. Which stack is passed to which is the dependency graph the stacks'
+imports follow (tests/unit/test_import_rules.py).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Environment
+from .config.slices import Slices
 
 #: Deploy order. Stack ids are `<env>-<layer>`.
 LAYERS = ["network", "cluster", "capacity", "platform", "tenancy", "governance", "serving", "training", "observability", "agents"]
 TARGET_VERSIONS = {"terraform": ">=1.10.0"}
 
 
-def build_app(env: Environment, outdir: str | None = None):
-    """Create the App with all stacks for `env`. Imports the provider bindings (slow) on first call."""
+def build_app(env: Environment, outdir: str | None = None, *, observability_generated: Path | None = None):
+    """Create the App with all stacks for `env`. Imports the provider bindings (slow) on first call.
+    `observability_generated`: where the generated observability files are (default: this checkout's)."""
     from cdktn import App
 
     from tierwise.stacks.agents import AgentsStack
@@ -36,21 +40,22 @@ def build_app(env: Environment, outdir: str | None = None):
 
     kwargs = {"context": {"targetVersions": TARGET_VERSIONS}, "skip_backend_validation": False}
     app = App(outdir=outdir, **kwargs) if outdir else App(**kwargs)
-    network = NetworkStack(app, env)
-    cluster = ClusterStack(app, env, network=network)
-    capacity = CapacityStack(app, env, cluster=cluster)
-    platform = PlatformStack(app, env, cluster=cluster, capacity=capacity)
-    tenancy = TenancyStack(app, env, cluster=cluster, capacity=capacity)
+    s = Slices.of(env, observability_generated=observability_generated)
+    network = NetworkStack(app, s.network)
+    cluster = ClusterStack(app, s.cluster, network=network)
+    capacity = CapacityStack(app, s.capacity, cluster=cluster)
+    platform = PlatformStack(app, s.platform, cluster=cluster, capacity=capacity)
+    tenancy = TenancyStack(app, s.tenancy, cluster=cluster, capacity=capacity)
     tenancy.add_dependency(platform)
-    GovernanceStack(app, env)
-    serving = ServingStack(app, env, network=network, cluster=cluster, capacity=capacity)
+    GovernanceStack(app, s.governance)
+    serving = ServingStack(app, s.serving, network=network, cluster=cluster, capacity=capacity)
     serving.add_dependency(tenancy)
-    training = TrainingStack(app, env, cluster=cluster, models_bucket=serving.models_bucket,
+    training = TrainingStack(app, s.training, cluster=cluster, models_bucket=serving.models_bucket,
                              adapters_bucket=serving.adapters_bucket)
     training.add_dependency(serving)
-    observability = ObservabilityStack(app, env, cluster=cluster, capacity=capacity)
+    observability = ObservabilityStack(app, s.observability, cluster=cluster, capacity=capacity)
     observability.add_dependency(serving)
-    agents = AgentsStack(app, env, cluster=cluster, capacity=capacity)
+    agents = AgentsStack(app, s.agents, cluster=cluster, capacity=capacity)
     agents.add_dependency(serving)
     return app
 

@@ -3,6 +3,7 @@
     tierwise synth [--env NAME|PATH] [--out DIR]   synthesize one environment (exit 2: bad config)
     tierwise envs                                  list environments
     tierwise doctor [--env NAME|PATH] [-d DIR]     releases, images, Bedrock ids and deploy checks before `cdktn deploy`
+    tierwise export observability --env NAME|PATH  the validated facts observability renders from, as JSON (--schema)
     tierwise policy ...  /  tierwise cost ...      the pull-request gate (see `tierwise policy --help`)
     tierwise <word> ...                            runs `tierwise-<word>` (workload CLIs: guard, adapters, ...)
 """
@@ -121,6 +122,32 @@ def doctor(
             tmp.cleanup()
     typer.echo("\n".join(rep.lines))
     raise typer.Exit(EXIT_FAIL if rep.failures else EXIT_OK)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Validated environment facts as JSON, for tools that do not import tierwise.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("observability")
+def export_observability(
+    env: str = typer.Option(None, "--env", "-e", help="Environment name (environments/NAME.yaml) or a path to a YAML file."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write here instead of stdout."),
+    schema: bool = typer.Option(False, "--schema", help="Print the export's JSON Schema instead (committed in the "
+                                "observability package, which validates every export against it)."),
+) -> None:
+    """The facts `tierwise-observability generate` renders rules, scrape configs and dashboards from: teams, budgets,
+    models, pools, queue targets, loaded and defaults-filled by the one environment loader. Exit 2: bad config."""
+    from .exports import observability_facts_json, observability_schema_json
+
+    if (env is None) == (not schema):
+        _err("pass exactly one of --env NAME|PATH (the facts) and --schema (their JSON Schema)")
+        raise typer.Exit(EXIT_CONFIG)
+    text = observability_schema_json() if schema else observability_facts_json(_load_or_exit(env))
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
 
 
 @app.command(hidden=True, name="app")

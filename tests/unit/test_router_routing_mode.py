@@ -9,15 +9,17 @@ import pytest
 import yaml
 
 from tierwise.config import ConfigError, load_environment
+from tierwise.config.slices import Slices
 from tierwise.constructs.serving.router_config import render_router_config
+from tierwise.stacks.serving import router_config_props
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _render(env):
-    return render_router_config(teams=env.teams, models=env.models, bedrock=env.bedrock, serving=env.serving,
-                                region=env.region, model_urls={m.name: f"http://{m.name}:8000" for m in env.models},
+    props = router_config_props(Slices.of(env).serving, model_urls={m.name: f"http://{m.name}:8000" for m in env.models},
                                 rag_url="http://rag:8080", guardrails_url=None)
+    return render_router_config(props)
 
 
 def test_routing_mode_is_rendered_per_team_and_the_default_stays_implicit(tmp_path: Path):

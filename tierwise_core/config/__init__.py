@@ -1,4 +1,4 @@
 from .loader import ConfigError, list_environments, load_environment
-from .model import Environment
+from .environment import Environment
 
 __all__ = ["ConfigError", "Environment", "list_environments", "load_environment"]

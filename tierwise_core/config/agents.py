@@ -4,20 +4,18 @@ An agent belongs to one team and runs in one of that team's namespaces. Everythi
 declared here and nothing else is granted: in-cluster tool services (NetworkPolicy peers), external
 hosts (through the firewall allowlist, so each must be on `network.egress_allowlist`), AWS actions on
 named resources (its Pod Identity role), and models it may call through the router (its router key).
-Cross-field rules against teams, models and the allowlist run in `check_agents`, called by the
-Environment validator, so a bad entry fails at load time with its YAML path.
+Cross-field rules against teams, models and the allowlist run in `check_agents` (environment.py), called by
+the Environment validator, so a bad entry fails at load time with its YAML path.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Name, Strict, resolve_team
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import Environment
+from .base import Name, Replicas, Strict
 
 AgentImage = Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$",
                                   description="registry/repository:tag, optionally pinned @sha256 digest")]
@@ -124,16 +122,10 @@ class S3Checkpoint(Strict):
 Checkpoint = Annotated[Union[DynamoCheckpoint, S3Checkpoint], Field(discriminator="store")]
 
 
-class AgentReplicas(Strict):
+class AgentReplicas(Replicas):
     #: 0: KEDA scales the agent to zero while its queue is empty (the default for queue workers).
     min: Annotated[int, Field(ge=0)] = 0
     max: Annotated[int, Field(ge=1, le=1000)] = 4
-
-    @model_validator(mode="after")
-    def _order(self) -> AgentReplicas:
-        if self.min > self.max:
-            raise ValueError(f"replicas.min ({self.min}) is above replicas.max ({self.max})")
-        return self
 
 
 class Agent(Strict):
@@ -216,37 +208,6 @@ def fqdn_allowed(fqdn: str, allowlist: list[str]) -> bool:
     return False
 
 
-def _cpu_millis(cpu: str) -> int:
+def cpu_millis(cpu: str) -> int:
+    """A Kubernetes CPU quantity (`250m`, `2`) in millicores."""
     return int(cpu[:-1]) if cpu.endswith("m") else int(cpu) * 1000
-
-
-def check_agents(env: Environment) -> None:
-    """Cross-field rules of `agents:` against teams, models, the allowlist and the agent pool."""
-    teams = {t.name: t for t in env.teams}
-    seen: set[str] = set()
-    carved: dict[str, int] = {}
-    for i, a in enumerate(env.agents):
-        where = f"agents[{i}] ({a.name})"
-        if a.name in seen:
-            raise ValueError(f"{where}: agent name {a.name!r} appears twice")
-        seen.add(a.name)
-        team = resolve_team(env, where, a.team, a.namespace, "agents run in their team's namespaces")
-        for m in a.models:
-            if m not in team.allowed_models:
-                raise ValueError(f"{where}: model {m!r} is not in team {a.team}'s allowed_models "
-                                 f"({', '.join(team.allowed_models) or 'none'}); add it to the team or remove it here")
-        for t in a.tools_of("external"):
-            if not fqdn_allowed(t.fqdn, env.network.egress_allowlist):
-                raise ValueError(f"{where}: tool {t.name!r} reaches {t.fqdn!r}, which is not on network.egress_allowlist "
-                                 f"({', '.join(env.network.egress_allowlist) or 'empty'}); add it there first")
-        if a.monthly_budget_usd is not None and a.monthly_budget_usd > team.monthly_budget_usd:
-            raise ValueError(f"{where}: monthly_budget_usd {a.monthly_budget_usd:g} exceeds team {a.team}'s "
-                             f"monthly_budget_usd {team.monthly_budget_usd:g}")
-        carved[a.team] = carved.get(a.team, 0) + a.tokens_per_day
-        if a.replicas.max * _cpu_millis(a.cpu) > env.agent_pool.cpu_limit * 1000:
-            raise ValueError(f"{where}: replicas.max {a.replicas.max} x cpu {a.cpu} exceeds agent_pool.cpu_limit "
-                             f"{env.agent_pool.cpu_limit}; lower replicas.max or raise agent_pool.cpu_limit")
-    for name, tokens in carved.items():
-        if tokens > teams[name].tokens_per_day:
-            raise ValueError(f"agents of team {name}: tokens_per_day add up to {tokens:,}, above the team's "
-                             f"tokens_per_day {teams[name].tokens_per_day:,}; agent budgets are carved out of the team's")

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .model import Environment
+from .environment import Environment
 
 
 class ConfigError(Exception):

@@ -4,21 +4,19 @@ A pipeline trains one LoRA adapter of one catalog model for one team (`workloads
 it reads the model's weights and one pinned dataset from the models bucket, mirrors checkpoints to
 `_training/<name>/<run>` in the adapters bucket (a retried pod resumes from them), gates the candidate
 against the production adapter and publishes it into the model's registry prefix. Cross-field rules
-against teams, pools and the catalog run in `check_training`, called by the Environment validator, so
+against teams, pools and the catalog run in `check_training` (environment.py), called by the Environment validator, so
 a bad entry fails at load time with its YAML path.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import Field
 
-from .base import Name, Strict, resolve_team
-from .hardware import WEIGHTS_MEMORY_FRACTION, weights_gib
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import Environment, GpuPool
+from .base import Name, Strict
+from .pools import GpuPool
+from .teams import Team
 
 #: An S3 key prefix without leading or trailing slash.
 KeyPrefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$")]
@@ -81,6 +79,10 @@ class Training(Strict):
     datasets_prefix: KeyPrefix = "datasets"
     pipelines: list[TrainingPipeline] = Field(default_factory=list)
 
+    def dataset_prefix(self, p: TrainingPipeline) -> str:
+        """Where pipeline `p`'s pinned dataset lives in the models bucket."""
+        return f"{self.datasets_prefix}/{p.name}/{p.dataset_id}"
+
 
 # --------------------------------------------------------------------------------------------
 def mig_profile(p: TrainingPipeline, pool: GpuPool) -> str | None:
@@ -101,74 +103,19 @@ def gpu_unit_gib(p: TrainingPipeline, pool: GpuPool) -> float:
     return pool.gpu_memory_gib
 
 
-def pipeline_namespace(env: Environment, p: TrainingPipeline) -> str:
-    return p.namespace or next(t for t in env.teams if t.name == p.team).namespaces[0]
+class _HasTeams(Protocol):
+    teams: list[Team]
 
 
-def dataset_prefix(env: Environment, p: TrainingPipeline) -> str:
+class _HasTraining(Protocol):
+    training: Training
+
+
+def pipeline_namespace(env: _HasTeams, p: TrainingPipeline) -> str:
+    """The namespace the pipeline's Job runs in: its own, else its team's first."""
+    return next(t for t in env.teams if t.name == p.team).workload_namespace(p.namespace)
+
+
+def dataset_prefix(env: _HasTraining, p: TrainingPipeline) -> str:
     """Where the pipeline's pinned dataset lives in the models bucket."""
-    return f"{env.training.datasets_prefix}/{p.name}/{p.dataset_id}"
-
-
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def check_training(env: Environment) -> None:
-    """Cross-field rules of `training:` against teams, GPU pools and the model catalog."""
-    tr = env.training
-    for m in env.models:
-        for src in [m.source] + ([m.speculative_model] if m.speculative_model else []):
-            if _overlaps(tr.datasets_prefix, src):
-                raise ValueError(f"training.datasets_prefix {tr.datasets_prefix!r} overlaps the weights of models "
-                                 f"({m.name}: {src!r}); model servers would read datasets. Use a separate prefix")
-    pools = {p.name: p for p in env.gpu_pools}
-    models = {m.name: m for m in env.models}
-    seen: set[str] = set()
-    for i, p in enumerate(tr.pipelines):
-        where = f"training.pipelines[{i}]"
-        if p.name in seen:
-            raise ValueError(f"{where}.name: pipeline name {p.name!r} appears twice")
-        seen.add(p.name)
-        team = resolve_team(env, where, p.team, p.namespace, "the Job runs in (and is admitted by) its team's queue",
-                            field_paths=True)
-        pool = pools.get(p.pool)
-        if pool is None:
-            raise ValueError(f"{where}.pool: pool {p.pool!r} is not in gpu_pools ({', '.join(pools)})")
-        if "spot" not in pool.capacity_types:
-            raise ValueError(f"{where}.pool: pool {p.pool!r} has capacity_types {pool.capacity_types}; training runs "
-                             "on spot (resumable from checkpoints), so add 'spot' to the pool or pick a pool that has it")
-        if team.gpu_quota.get(p.pool, 0) < 1:
-            raise ValueError(f"{where}.pool: team {p.team} has no gpu_quota on pool {p.pool!r} "
-                             f"({team.gpu_quota or 'none'}); Kueue would never admit the Job. Add teams[].gpu_quota.{p.pool}")
-        model = models.get(p.model)
-        if model is None:
-            raise ValueError(f"{where}.model: model {p.model!r} is not in models ({', '.join(models) or 'none'})")
-        if p.model not in team.allowed_models:
-            raise ValueError(f"{where}.model: model {p.model!r} is not in team {p.team}'s allowed_models "
-                             f"({', '.join(team.allowed_models) or 'none'}); a team trains adapters only for models it may call")
-        if not model.lora_adapters:
-            raise ValueError(f"{where}.model: model {p.model!r} has no lora_adapters; declare the adapter under "
-                             f"models[].lora_adapters first (the servers load only declared adapters)")
-        adapters = {a.name: a for a in model.lora_adapters}
-        if p.adapter not in adapters:
-            raise ValueError(f"{where}.adapter: {p.adapter!r} is not one of model {p.model}'s lora_adapters "
-                             f"({', '.join(adapters)})")
-        layout = getattr(pool.sharing, "layout", None)
-        if p.mig_profile is not None and layout is None:
-            raise ValueError(f"{where}.mig_profile: pool {p.pool!r} shares GPUs as {pool.sharing.mode!r}, not MIG; "
-                             "remove mig_profile")
-        if layout is not None and p.mig_profile is not None and p.mig_profile not in layout:
-            raise ValueError(f"{where}.mig_profile: {p.mig_profile!r} is not in pool {p.pool!r}'s layout ({', '.join(layout)})")
-        precision = TRAIN_PRECISION[p.method]
-        need, have = weights_gib(model.params_b, precision), gpu_unit_gib(p, pool)
-        if need > have * WEIGHTS_MEMORY_FRACTION:
-            raise ValueError(f"{where}.pool: {p.method} loads {model.name} ({model.params_b:g}B) at {precision}: "
-                             f"{need:.1f} GiB of weights, but one GPU unit of pool {p.pool!r} has {have:g} GiB "
-                             f"({WEIGHTS_MEMORY_FRACTION:.0%} for weights); use qlora, a bigger MIG profile or another pool")
-        if p.max_seq_len > model.max_model_len:
-            raise ValueError(f"{where}.max_seq_len: {p.max_seq_len} exceeds model {p.model}'s max_model_len "
-                             f"{model.max_model_len}; vLLM could not serve what the adapter was trained on")
-        if p.work_disk_gib > pool.disk_gib // 2:
-            raise ValueError(f"{where}.work_disk_gib: {p.work_disk_gib} GiB is more than half of pool {p.pool!r}'s "
-                             f"disk_gib {pool.disk_gib}; lower it or raise gpu_pools[].disk_gib")
+    return env.training.dataset_prefix(p)

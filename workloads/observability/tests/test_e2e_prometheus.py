@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from tierwise_observability import scrape
-from tierwise_observability.environment import ObsEnvironment, TeamSpec
+from tierwise_observability.environment import ObsEnvironment, from_facts
 from tierwise_observability.metrics_catalog import ROUTER, series_names
 from tierwise_observability.rules import RuleOptions, render_rules
 
@@ -140,9 +140,16 @@ def _stop(p: subprocess.Popen[bytes]) -> None:
 
 
 def e2e_environment() -> ObsEnvironment:
-    return ObsEnvironment(name="e2e", region="local", teams=(
-        TeamSpec("e2e", monthly_budget_usd=E2E_BUDGET_USD, cost_center="CC-E2E"),
-        TeamSpec("big", monthly_budget_usd=1e9, cost_center="CC-BIG")))
+    """The two router teams as an export (`tierwise export observability` shape, checked by its schema)."""
+    team = {"namespaces": [], "tokens_per_day": 10_000_000}
+    return from_facts({
+        "kind": "tierwise/observability-facts", "schema_version": 1, "environment": "e2e", "region": "local",
+        "teams": [{"name": "e2e", "cost_center": "CC-E2E", "monthly_budget_usd": E2E_BUDGET_USD, **team},
+                  {"name": "big", "cost_center": "CC-BIG", "monthly_budget_usd": 1e9, **team}],
+        "models": [{"name": "tiny", "pool": "cpu", "adapters": []}], "gpu_pools": ["cpu"], "bedrock_model_ids": [],
+        # the rules' saturation threshold (16 < the fake vLLM's 20 waiting); the router itself runs with 1000 so
+        # that it keeps sending to the one fake replica
+        "queue_target_waiting": 4, "router_saturation_waiting": 16, "monitoring_namespace": "monitoring"}, "e2e")
 
 
 def prometheus_config(env: ObsEnvironment, sd_file: Path, rules_file: Path) -> dict[str, Any]:

@@ -1,7 +1,11 @@
 """`promtool test rules` for every rule.
 
 The hand-written tests live in tests/promtool/*.test.yaml, written against the fixed environment
-tests/promtool/environment.yaml (team "assistants", 15000 USD/month, queue_target_waiting 4). They
+export tests/promtool/facts.json (team "assistants", 15000 USD/month, saturation at 16 waiting), in
+the shape `tierwise export observability` writes and validated by the same schema. It is kept apart
+from the checked-in exports of environments/*.yaml, which other people edit: the rule *code* is the
+same, and the generated per-environment files are checked by `promtool check rules` and the
+generated-equals-checked-in test. They
 read `rules.yaml` = the rules rendered for it with annotations removed (so expectations state labels
 and values, not prose), except annotations.test.yaml, which reads the full `rules-full.yaml`.
 """
@@ -21,7 +25,7 @@ from tierwise_observability.yamlio import dump
 from obs_helpers import PKG, run_promtool
 
 TESTS = sorted((PKG / "tests" / "promtool").glob("*.test.yaml"))
-RULES = render_rules(load(PKG / "tests" / "promtool" / "environment.yaml"))
+RULES = render_rules(load(PKG / "tests" / "promtool" / "facts.json"))
 
 
 @pytest.fixture(scope="module")

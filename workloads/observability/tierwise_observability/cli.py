@@ -3,8 +3,9 @@
 - `tierwise-report` (also `tierwise report ...` through the tierwise CLI's git-style dispatch):
   `costs` — the dual (tokens + GPU infrastructure) cost report; `snapshot` — record one GPU-usage
   sample from `kubectl get -o json` output.
-- `tierwise-observability` (also `tierwise observability ...`): `generate [--check]` — rules,
-  dashboards and scrape configs for every environment.
+- `tierwise-observability` (also `tierwise observability ...`): `generate [--facts FILE|-] [--check]` —
+  rules, dashboards and scrape configs from the platform's environment exports
+  (`tierwise export observability --env NAME`), never from the environment YAML.
 """
 
 from __future__ import annotations
@@ -114,25 +115,51 @@ def snapshot(
 
 @obs_app.command()
 def generate(
-    check: bool = typer.Option(False, help="exit 1 if checked-in files differ from the generated ones"),
+    facts: list[str] = typer.Option([], "--facts", "-f", help="an export of `tierwise export observability --env NAME`: "
+                                    "a file, or - for stdin; repeatable. Default: every "
+                                    "workloads/observability/facts/*.json of the checkout"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output root, one folder per environment "
+                                    "(default: workloads/observability/generated of the checkout)"),
+    check: bool = typer.Option(False, help="exit 1 if the files on disk differ from the generated ones"),
     repo: Path | None = typer.Option(None, help="repository root (default: found from this file or cwd)"),
 ) -> None:
-    """Render Prometheus rules, scrape configs and Grafana dashboards for every environment."""
-    from .environment import repo_root
-    from .generate import stale, write
+    """Render Prometheus rules, scrape configs and Grafana dashboards from the platform's environment exports.
+
+    Without --facts: every checked-in export, and folders of environments without one are removed (or, with
+    --check, reported). With --facts: those environments' folders only. Exit 2: a missing or invalid export."""
+    from .environment import FACTS_DIR, FactsError, all_environments, load, loads, repo_root
+    from .generate import render, stale, write
 
     root = repo or repo_root() or repo_root(Path.cwd())
-    if root is None:
-        typer.echo("error: no checkout found (needs environments/ and workloads/); pass --repo", err=True)
+    if root is None and (not facts or out is None):
+        typer.echo("error: no checkout found (needs environments/ and workloads/); pass --repo, or --facts and --out",
+                   err=True)
         raise typer.Exit(2)
-    out_dir = root / "workloads" / "observability" / "generated"
+    if facts.count("-") > 1:
+        typer.echo("error: --facts - (stdin) can be given once", err=True)
+        raise typer.Exit(2)
+    try:
+        if facts:
+            envs = [loads(sys.stdin.read(), "<stdin>") if f == "-" else load(f) for f in facts]
+            only: set[str] | None = {e.name for e in envs}
+        else:
+            found = all_environments(root)
+            if not found:
+                raise FactsError(f"{root / FACTS_DIR}: no exports (*.json); write them with "
+                                 "`tierwise export observability --env <name> --out ...` (make generate-observability)")
+            envs, only = list(found.values()), None
+        want = render(envs)
+    except FactsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    out_dir = out or root / "workloads" / "observability" / "generated"
     if check:
-        bad = stale(root, out_dir)
+        bad = stale(want, out_dir, only)
         for p in bad:
             typer.echo(f"stale: {out_dir / p}", err=True)
         if bad:
             raise typer.Exit(1)
         typer.echo("generated files are up to date")
         return
-    for p in write(root, out_dir):
+    for p in write(want, out_dir, only):
         typer.echo(str(out_dir / p))

@@ -1,42 +1,54 @@
-"""The slice of an `environments/<name>.yaml` file that observability needs, read directly.
+"""One environment's facts, as the platform exports them: `tierwise export observability --env NAME`.
 
-Observability never imports the CDK package (`tierwise`): it reads the same YAML and keeps only
-teams (budgets, namespaces), models (pools, adapters), GPU pools and the serving knobs the rules
-depend on. Defaults mirror `tierwise_core/config/model.py` (tokens_per_day 5M, queue_target_waiting 4).
-Unknown keys are ignored on purpose (the environment schema owns strictness); missing required
-keys fail with their YAML path.
+Observability never imports the CDK package (`tierwise`) and never reads `environments/<name>.yaml`:
+the platform's one loader (pydantic, `tierwise.config`) validates the file and fills its defaults, and
+the export carries the result as JSON (teams and budgets, models and adapters, pools, queue targets,
+the router's saturation threshold, the monitoring namespace). This module checks a document against
+the export's JSON Schema, generated from the exporting model and committed beside this file
+(`tierwise export observability --schema` rewrites it), and maps it onto frozen dataclasses. It holds
+no defaults and no rules of its own: a missing, mistyped or unknown field, or another
+`schema_version`, fails with the field's path.
+
+The checked-in exports live in `workloads/observability/facts/<env>.json` (`make generate-observability`
+rewrites them, then the generated files).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
-DEFAULT_TOKENS_PER_DAY = 5_000_000
-DEFAULT_QUEUE_TARGET_WAITING = 4
+SCHEMA_RESOURCE = "observability-facts.schema.json"
+#: Where the checked-in exports live, relative to the checkout root.
+FACTS_DIR = Path("workloads") / "observability" / "facts"
+EXPORT_HINT = "`tierwise export observability --env <name>`"
 
 
-class EnvironmentError_(ValueError):
-    """A required key is missing or has the wrong type (message names the YAML path)."""
+class FactsError(ValueError):
+    """Not a valid export: the message names the source and each bad field's path."""
 
 
 @dataclass(frozen=True)
 class TeamSpec:
     name: str
+    cost_center: str
+    namespaces: tuple[str, ...]
     monthly_budget_usd: float
-    tokens_per_day: int = DEFAULT_TOKENS_PER_DAY
-    namespaces: tuple[str, ...] = ()
-    cost_center: str = ""
+    tokens_per_day: int
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     pool: str
-    adapters: tuple[str, ...] = ()
+    adapters: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -44,60 +56,79 @@ class ObsEnvironment:
     name: str
     region: str
     teams: tuple[TeamSpec, ...]
-    models: tuple[ModelSpec, ...] = ()
-    gpu_pools: tuple[str, ...] = ()
-    bedrock_models: tuple[str, ...] = ()
-    queue_target_waiting: int = DEFAULT_QUEUE_TARGET_WAITING
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def saturation_waiting(self) -> int:
-        """The router's `routing.saturation_waiting` as rendered by the platform (4x the KEDA target)."""
-        return self.queue_target_waiting * 4
+    models: tuple[ModelSpec, ...]
+    gpu_pools: tuple[str, ...]
+    bedrock_models: tuple[str, ...]
+    queue_target_waiting: int
+    #: The router's `routing.saturation_waiting`: it skips a model replica with more requests waiting.
+    saturation_waiting: int
+    #: Where Prometheus and the dashboard ConfigMap live.
+    monitoring_namespace: str
 
 
-def _req(d: dict[str, Any], key: str, where: str, typ: type | tuple[type, ...]) -> Any:
-    if key not in d:
-        raise EnvironmentError_(f"{where}.{key}: required")
-    v = d[key]
-    if not isinstance(v, typ) or isinstance(v, bool):
-        raise EnvironmentError_(f"{where}.{key}: expected {getattr(typ, '__name__', typ)}, got {type(v).__name__}")
-    return v
+def schema() -> dict[str, Any]:
+    """The export's JSON Schema, as committed with this package."""
+    return json.loads(resources.files(__package__).joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8"))
 
 
-def from_mapping(d: dict[str, Any], source: str = "<env>") -> ObsEnvironment:
-    if not isinstance(d, dict):
-        raise EnvironmentError_(f"{source}: top level must be a mapping")
-    teams = []
-    for i, t in enumerate(_req(d, "teams", source, list)):
-        w = f"{source}: teams[{i}]"
-        teams.append(TeamSpec(
-            name=_req(t, "name", w, str),
-            monthly_budget_usd=float(_req(t, "monthly_budget_usd", w, (int, float))),
-            tokens_per_day=int(t.get("tokens_per_day", DEFAULT_TOKENS_PER_DAY)),
-            namespaces=tuple(t.get("namespaces") or ()),
-            cost_center=str(t.get("cost_center", "")),
-        ))
-    models = []
-    for i, m in enumerate(d.get("models") or []):
-        w = f"{source}: models[{i}]"
-        models.append(ModelSpec(name=_req(m, "name", w, str), pool=_req(m, "pool", w, str),
-                                adapters=tuple(a["name"] for a in m.get("lora_adapters") or [])))
-    serving = d.get("serving") or {}
+def _where(e: ValidationError) -> str:
+    out = ""
+    for part in e.absolute_path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    if e.validator == "required":  # the library reports a missing key at its parent: name the key itself
+        m = re.match(r"^'(.+)' is a required property$", e.message)
+        if m:
+            return f"{out}.{m[1]}" if out else m[1]
+    return out or "(top level)"
+
+
+def _message(e: ValidationError) -> str:
+    return "required, missing" if e.validator == "required" else e.message
+
+
+def from_facts(doc: Any, source: str = "<facts>") -> ObsEnvironment:
+    """Validate one export against the committed schema, then map it (no defaults, no other checks)."""
+    s = schema()
+    version = s["properties"]["schema_version"]["const"]
+    if isinstance(doc, dict) and "schema_version" in doc and doc["schema_version"] != version:
+        raise FactsError(f"{source}: schema_version: this tierwise-observability reads version {version}, got "
+                         f"{doc['schema_version']!r}; export again with the tierwise of the same checkout ({EXPORT_HINT})")
+    errors = sorted(Draft202012Validator(s).iter_errors(doc), key=lambda e: (_where(e), e.message))
+    if errors:
+        n = len(errors)
+        lines = [f"  {_where(e)}: {_message(e)}" for e in errors]
+        raise FactsError(f"{source}: {n} invalid field{'s' if n > 1 else ''} (expected the output of {EXPORT_HINT})\n"
+                         + "\n".join(lines))
     return ObsEnvironment(
-        name=_req(d, "name", source, str),
-        region=str(d.get("region", "")),
-        teams=tuple(teams),
-        models=tuple(models),
-        gpu_pools=tuple(p["name"] for p in d.get("gpu_pools") or []),
-        bedrock_models=tuple((d.get("bedrock") or {}).get("allowed_model_ids") or ()),
-        queue_target_waiting=int(serving.get("queue_target_waiting", DEFAULT_QUEUE_TARGET_WAITING)),
+        name=doc["environment"],
+        region=doc["region"],
+        teams=tuple(TeamSpec(name=t["name"], cost_center=t["cost_center"], namespaces=tuple(t["namespaces"]),
+                             monthly_budget_usd=float(t["monthly_budget_usd"]), tokens_per_day=int(t["tokens_per_day"]))
+                    for t in doc["teams"]),
+        models=tuple(ModelSpec(name=m["name"], pool=m["pool"], adapters=tuple(m["adapters"])) for m in doc["models"]),
+        gpu_pools=tuple(doc["gpu_pools"]),
+        bedrock_models=tuple(doc["bedrock_model_ids"]),
+        queue_target_waiting=int(doc["queue_target_waiting"]),
+        saturation_waiting=int(doc["router_saturation_waiting"]),
+        monitoring_namespace=doc["monitoring_namespace"],
     )
+
+
+def loads(text: str, source: str = "<facts>") -> ObsEnvironment:
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise FactsError(f"{source}: not JSON ({e}); expected the output of {EXPORT_HINT}") from None
+    return from_facts(doc, source)
 
 
 def load(path: str | Path) -> ObsEnvironment:
     p = Path(path)
-    return from_mapping(yaml.safe_load(p.read_text()), source=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise FactsError(f"{p}: cannot read ({e})") from None
+    return loads(text, str(p))
 
 
 def repo_root(start: Path | None = None) -> Path | None:
@@ -110,4 +141,12 @@ def repo_root(start: Path | None = None) -> Path | None:
 
 
 def all_environments(root: Path) -> dict[str, ObsEnvironment]:
-    return {p.stem: load(p) for p in sorted((root / "environments").glob("*.yaml"))}
+    """Every checked-in export under `<root>/workloads/observability/facts/`, by environment name."""
+    out: dict[str, ObsEnvironment] = {}
+    for p in sorted((root / FACTS_DIR).glob("*.json")):
+        env = load(p)
+        if env.name != p.stem:
+            raise FactsError(f"{p}: environment: {env.name!r} does not match the file name; write each export to "
+                             f"facts/<environment>.json")
+        out[env.name] = env
+    return out
