@@ -12,6 +12,7 @@ from typing import Any
 
 from constructs import Construct
 
+from ..capacity.node_pool import node_pool_body
 from ..kubernetes import KubernetesObject
 
 ROLE_LABEL = "tierwise.io/node-role"
@@ -47,27 +48,12 @@ class AgentNodePool(KubernetesObject):
         if p.cpu_limit < 1 or p.memory_limit_gib < 1:
             raise ValueError(f"AgentNodePool {p.name}: cpu_limit and memory_limit_gib must be >= 1 (an unlimited pool "
                              f"has no cost ceiling), got {p.cpu_limit}/{p.memory_limit_gib}")
-        super().__init__(scope, id, body={
-            "apiVersion": "karpenter.sh/v1", "kind": "NodePool",
-            "metadata": {"name": p.name, "labels": {ROLE_LABEL: ROLE}},
-            "spec": {
-                "template": {
-                    "metadata": {"labels": {ROLE_LABEL: ROLE}},
-                    "spec": {
-                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": p.node_class_name},
-                        "requirements": [
-                            {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": sorted(p.instance_categories)},
-                            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": sorted(p.capacity_types)},
-                            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
-                            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "DoesNotExist"},
-                        ],
-                        "taints": [dict(TAINT)],
-                        "expireAfter": p.expire_after,
-                        "terminationGracePeriod": "1h",
-                    },
-                },
-                "limits": {"cpu": p.cpu_limit, "memory": f"{p.memory_limit_gib}Gi"},
-                "disruption": {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": p.consolidate_after,
-                               "budgets": [{"nodes": p.disruption_budget_nodes}]},
-            },
-        })
+        super().__init__(scope, id, body=node_pool_body(
+            name=p.name, pool_labels={ROLE_LABEL: ROLE}, node_labels={ROLE_LABEL: ROLE}, node_class_name=p.node_class_name,
+            instance_requirement={"key": "karpenter.k8s.aws/instance-category", "operator": "In",
+                                  "values": sorted(p.instance_categories)},
+            capacity_types=p.capacity_types,
+            gpu_requirement={"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "DoesNotExist"},
+            taint=dict(TAINT), expire_after=p.expire_after, termination_grace_period="1h",
+            limits={"cpu": p.cpu_limit, "memory": f"{p.memory_limit_gib}Gi"},
+            consolidate_after=p.consolidate_after, disruption_budget_nodes=p.disruption_budget_nodes))

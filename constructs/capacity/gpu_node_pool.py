@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from constructs import Construct
 
 from ..kubernetes import KubernetesObject
+from .node_pool import node_pool_body
 
 POOL_LABEL = "tierwise.io/pool"
 SHARING_LABEL = "tierwise.io/gpu-sharing"
@@ -52,31 +53,13 @@ class GpuNodePool(KubernetesObject):
             raise ValueError(f"GpuNodePool {props.name}: gpu_limit must be >= 1 (an unlimited GPU pool has no cost ceiling)")
         labels = {POOL_LABEL: props.name, SHARING_LABEL: props.sharing, UNITS_LABEL: str(props.units_per_gpu),
                   **props.extra_labels}
-        super().__init__(scope, id, body={
-            "apiVersion": "karpenter.sh/v1",
-            "kind": "NodePool",
-            "metadata": {"name": props.name, "labels": {POOL_LABEL: props.name}},
-            "spec": {
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": props.node_class_name},
-                        "requirements": [
-                            {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": sorted(props.instance_families)},
-                            {"key": "karpenter.sh/capacity-type", "operator": "In", "values": sorted(props.capacity_types)},
-                            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
-                            {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]},
-                        ],
-                        "taints": [GPU_TAINT],
-                        "expireAfter": props.expire_after,
-                        "terminationGracePeriod": "2h",
-                    },
-                },
-                "limits": {"nvidia.com/gpu": props.gpu_limit, "cpu": props.cpu_limit},
-                "disruption": {
-                    "consolidationPolicy": "WhenEmptyOrUnderutilized",
-                    "consolidateAfter": props.consolidate_after,
-                    "budgets": [{"nodes": props.disruption_budget_nodes}],
-                },
-            },
-        })
+        super().__init__(scope, id, body=node_pool_body(
+            name=props.name, pool_labels={POOL_LABEL: props.name}, node_labels=labels,
+            node_class_name=props.node_class_name,
+            instance_requirement={"key": "karpenter.k8s.aws/instance-family", "operator": "In",
+                                  "values": sorted(props.instance_families)},
+            capacity_types=props.capacity_types,
+            gpu_requirement={"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]},
+            taint=GPU_TAINT, expire_after=props.expire_after, termination_grace_period="2h",
+            limits={"nvidia.com/gpu": props.gpu_limit, "cpu": props.cpu_limit},
+            consolidate_after=props.consolidate_after, disruption_budget_nodes=props.disruption_budget_nodes))

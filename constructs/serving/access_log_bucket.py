@@ -19,6 +19,21 @@ from ..jsii_structs import struct_list
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
 
 
+class BucketRefs:
+    """`bucket_name` and `bucket_arn` of a bucket construct whose `aws_s3_bucket` is `self.bucket`
+    (this one and `DataBucket`)."""
+
+    bucket: S3Bucket
+
+    @property
+    def bucket_name(self) -> str:
+        return self.bucket.bucket
+
+    @property
+    def bucket_arn(self) -> str:
+        return self.bucket.arn
+
+
 @dataclass(frozen=True)
 class AccessLogBucketProps:
     name: str
@@ -30,7 +45,7 @@ class AccessLogBucketProps:
     protect: bool = True
 
 
-class AccessLogBucket(Construct):
+class AccessLogBucket(BucketRefs, Construct):
     """Creates `aws_s3_bucket`, `aws_s3_bucket_public_access_block` (all blocked), `aws_s3_bucket_ownership_controls`
     (BucketOwnerEnforced), `aws_s3_bucket_server_side_encryption_configuration` (SSE-S3: S3 server access logging
     cannot deliver to a bucket whose default encryption is SSE-KMS), `aws_s3_bucket_versioning`,
@@ -64,11 +79,3 @@ class AccessLogBucket(Construct):
             {"Sid": "S3ServerAccessLogs", "Effect": "Allow", "Principal": {"Service": LOGGING_SERVICE},
              "Action": "s3:PutObject", "Resource": f"{self.bucket.arn}/*",
              "Condition": {"StringEquals": {"aws:SourceAccount": p.account_id}}}]}, sort_keys=True))
-
-    @property
-    def bucket_name(self) -> str:
-        return self.bucket.bucket
-
-    @property
-    def bucket_arn(self) -> str:
-        return self.bucket.arn

@@ -21,7 +21,7 @@ from cdktn_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 
 from ..iam import Statement
 from ..jsii_structs import struct_list
-from .access_log_bucket import AccessLogBucket, AccessLogBucketProps
+from .access_log_bucket import AccessLogBucket, AccessLogBucketProps, BucketRefs
 
 
 class IKmsKey(Protocol):
@@ -55,7 +55,7 @@ class DataBucketProps:
     protect: bool = True
 
 
-class DataBucket(Construct):
+class DataBucket(BucketRefs, Construct):
     """Creates `aws_s3_bucket`, `aws_s3_bucket_public_access_block` (all blocked),
     `aws_s3_bucket_ownership_controls` (BucketOwnerEnforced), `aws_s3_bucket_server_side_encryption_configuration`
     (SSE-KMS with bucket keys), `aws_s3_bucket_policy` (deny non-TLS), `aws_s3_bucket_lifecycle_configuration`
@@ -152,11 +152,3 @@ class DataBucket(Construct):
                       conditions={"StringLike": {"s3:prefix": sorted([f"{p}/*" for p in prefixes] + [f"{p}/" for p in prefixes])}}),
             Statement(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [self._key.key_arn], sid=f"{sid}Kms"),
         ]
-
-    @property
-    def bucket_name(self) -> str:
-        return self.bucket.bucket
-
-    @property
-    def bucket_arn(self) -> str:
-        return self.bucket.arn
