@@ -4,22 +4,15 @@ Run from anywhere (never from the repo root with -m/-c):  .venv/bin/python tests
 The JSON files are committed; this script documents how they were made."""
 
 import json
+import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1] / "policies" / "fixtures"
-TAGS = {"team": "shared", "environment": "fx", "cost-center": "platform"}
-PROVIDER = {"aws": [{"region": "us-east-1", "default_tags": [{"tags": TAGS}]}]}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "policies"))
+from fixture_json import pol, write  # noqa: E402
+
 VPC = "10.40.0.0/16"
 ROUTER = {"app.kubernetes.io/name": "router"}
 KB = {"app.kubernetes.io/name": "rag"}
-
-
-def meta(path):
-    return {"//": {"metadata": {"path": f"fx/{path}", "uniqueId": path}}}
-
-
-def pol(*stmts):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(stmts)})
 
 
 POD_TRUST = pol({"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"}, "Action": ["sts:AssumeRole", "sts:TagSession"]})
@@ -81,17 +74,6 @@ def identity(name, sa_ns, sa, role, policy=None):
     if policy is not None:
         out[("aws_iam_role_policy", f"{name}_policy")] = {"role": f"${{aws_iam_role.{role}.id}}", "policy": policy}
     return out
-
-
-def write(check, stacks):
-    for stack, resources in stacks.items():
-        doc = {"provider": PROVIDER, "resource": {}}
-        for (rtype, name), body in resources.items():
-            doc["resource"].setdefault(rtype, {})[name] = {**meta(name), **body}
-        d = HERE / check / "stacks" / stack
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "cdk.tf.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    (HERE / check / "tierwise.json").write_text(json.dumps({"environment": "fx"}) + "\n")
 
 
 def role(name):

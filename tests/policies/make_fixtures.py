@@ -4,19 +4,8 @@ resources are named pass_* / fail_* after the verdict each must get. Run from an
 The JSON files are committed; this script documents how they were made."""
 
 import json
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent / "fixtures"
-TAGS = {"team": "shared", "environment": "fx", "cost-center": "platform"}
-PROVIDER = {"aws": [{"region": "us-east-1", "default_tags": [{"tags": TAGS}]}]}
-
-
-def meta(path):
-    return {"//": {"metadata": {"path": f"fx/{path}", "uniqueId": path}}}
-
-
-def pol(*stmts):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(stmts)})
+from fixture_json import HERE, TAGS, meta, pol, write
 
 
 def pod_trust():
@@ -30,17 +19,6 @@ def irsa(cond):
 
 def k8s(name, manifest):
     return {**meta(name), "manifest": manifest}
-
-
-def write(check, stacks):
-    for stack, resources in stacks.items():
-        doc = {"provider": PROVIDER, "resource": {}}
-        for (rtype, name), body in resources.items():
-            doc["resource"].setdefault(rtype, {})[name] = {**meta(name), **body}
-        d = HERE / check / "stacks" / stack
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "cdk.tf.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    (HERE / check / "tierwise.json").write_text(json.dumps({"environment": "fx"}) + "\n")
 
 
 O = "oidc.eks.us-east-1.amazonaws.com/id/X"

@@ -56,7 +56,21 @@ def _check_key(key: str) -> str:
     return key
 
 
-class LocalStore:
+class _Downloads:
+    """``download`` on top of ``get``: the same for every store."""
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        raise NotImplementedError
+
+    def download(self, key: str, dest: Path) -> None:
+        got = self.get(key)
+        if got is None:
+            raise StoreError(f"missing object {key}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(got[0])
+
+
+class LocalStore(_Downloads):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.url = f"file://{self.root}"
@@ -128,15 +142,8 @@ class LocalStore:
                 out.append(str(Path(dirpath, f).relative_to(self.root)))
         return sorted(out)
 
-    def download(self, key: str, dest: Path) -> None:
-        got = self.get(key)
-        if got is None:
-            raise StoreError(f"missing object {key}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(got[0])
 
-
-class S3Store:
+class S3Store(_Downloads):
     """The same contract on S3 (the serving stack's versioned bucket). ``client`` is a boto3 S3
     client; tests pass one wired to botocore's Stubber or to a local S3 server."""
 
@@ -205,13 +212,6 @@ class S3Store:
                 break
             token = r["NextContinuationToken"]
         return sorted(out)
-
-    def download(self, key: str, dest: Path) -> None:
-        got = self.get(key)
-        if got is None:
-            raise StoreError(f"missing object {key}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(got[0])
 
 
 def open_store(url: str, s3_client: Any = None) -> LocalStore | S3Store:
