@@ -138,8 +138,9 @@ class ObservabilitySlice(StackSlice):
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} not found: the observability stack deploys the files the observability package generates for "
-                f"environment {self.name!r}. Run `.venv-observability/bin/tierwise-observability generate` "
-                f"(writes {OBSERVABILITY_GENERATED}/<env>/ for every environment), then synthesize again")
+                f"environment {self.name!r}. Run `make generate-observability` (`tierwise export observability` "
+                f"for every environment, then `tierwise-observability generate` writes {OBSERVABILITY_GENERATED}/<env>/), "
+                "then synthesize again")
         return path
 
 
