@@ -116,6 +116,45 @@ def load_xz_zlib_faq(xz: Path = XZ_FAQ, zlib: Path = ZLIB_FAQ) -> tuple[dict[str
     return queries, docs
 
 
+PY_LIBRARY_DIR = Path("/usr/share/doc/python3.11/html/library")
+
+
+def docs_2kb(n: int = 600, size: int = 2000, library_dir: Path = PY_LIBRARY_DIR) -> list[str]:
+    """The ingest-throughput document set: real prose from the Python library reference HTML
+    (``python3.11-doc``, files in sorted order): its paragraphs and code blocks, joined by blank
+    lines and cut into ``n`` plain-text documents of at most ``size`` bytes, at paragraph boundaries
+    once a document is at least half full, else on whitespace. Deterministic for one package version."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    docs: list[str] = []
+    cur = ""
+    for path in sorted(library_dir.glob("*.html")):
+        body = LexborHTMLParser(path.read_text(encoding="utf-8")).css_first("div.body")
+        if body is None:
+            continue
+        for node in body.css("p, pre"):
+            raw = node.text(separator=" ").replace("\u00b6", "")
+            text = raw.strip() if node.tag == "pre" else " ".join(raw.split())
+            while text:
+                joined = f"{cur}\n\n{text}" if cur else text
+                if len(joined.encode()) <= size:
+                    cur, text = joined, ""
+                    break
+                if len(cur.encode()) >= size // 2:  # at least half full: the paragraph starts the next one
+                    docs.append(cur)
+                    cur = ""
+                    continue
+                room = size - len(cur.encode()) - (2 if cur else 0)
+                head = text.encode()[:room].decode("utf-8", "ignore")
+                cut = head.rfind(" ")
+                cut = len(head) if cut <= 0 else cut
+                docs.append(f"{cur}\n\n{text[:cut].rstrip()}" if cur else text[:cut].rstrip())
+                cur, text = "", text[cut:].strip()
+            if len(docs) >= n:
+                return docs[:n]
+    return docs
+
+
 CORPORA = {"debian-faq": load_faq, "python-faq": load_python_faq, "git-sqlite-faq": load_tools_faq}
 CONFIRM = {"xz-zlib-faq": load_xz_zlib_faq}
 

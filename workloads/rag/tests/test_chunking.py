@@ -62,3 +62,19 @@ def test_markdown_code_fence_kept() -> None:
 def test_fails_on_bad_config() -> None:
     with pytest.raises(ValueError, match="overlap_tokens"):
         ChunkingConfig(64, 40)
+
+
+def test_each_piece_is_counted_once_not_each_candidate_join() -> None:
+    """Packing costs a join as the sum of its pieces' counts: the counter sees each sentence about
+    once (re-counting every candidate join re-tokenized a section once per sentence: quadratic)."""
+    sentences = [f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(200)]
+    seen: list[str] = []
+
+    def counting(text: str) -> int:
+        seen.append(text)
+        return approx_token_count(text)
+
+    chunks = chunk_document(" ".join(sentences), "text/plain", ChunkingConfig(64, 8), count=counting)
+    assert chunks == chunk_document(" ".join(sentences), "text/plain", ChunkingConfig(64, 8))  # same chunks either way
+    assert len(seen) == len(set(seen))  # no text counted twice
+    assert len(seen) <= 2 * len(sentences)  # each sentence once, plus a few words for overlaps

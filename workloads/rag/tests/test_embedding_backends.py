@@ -91,3 +91,14 @@ def test_cli_exports_both_graphs(onnx_cache) -> None:
     assert out.exit_code == 0, out.output
     fp32, int8 = out.output.split()
     assert fp32.endswith("model.onnx") and int8.endswith("model.int8.onnx") and Path(int8).parent == Path(fp32).parent
+
+
+def test_token_counts_add_up_over_whitespace_joins(backends) -> None:
+    """The chunker costs a join of pieces as the sum of their counts (counting each piece once); that
+    is exact only if no WordPiece token spans the whitespace a join inserts."""
+    _, onnx = backends
+    pieces = [s for t in TEXTS for s in t.split(" ") if s] + TEXTS
+    for sep in (" ", "\n"):
+        for i in range(len(pieces) - 1):
+            a, b = pieces[i], pieces[i + 1]
+            assert onnx.count_tokens(a + sep + b) == onnx.count_tokens(a) + onnx.count_tokens(b), (a, b)
