@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta import metadata  # noqa: E402
 
 from rag_corpora import CORPORA, MemoEmbedder, fold_docs, percentile, pick, score  # noqa: E402
+from rag_cross_encoder import cross_encoder_columns  # noqa: E402
 from rag_side import compare_embedders, confirm_defaults, cross_encoder_latency  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap.add_argument("--ce-queries", type=int, default=25, help="timed queries per corpus and N for --cross-encoder-latency")
     ap.add_argument("--compare-embedders", action="store_true", help="only compare the fp32 and int8 MiniLM graphs")
     ap.add_argument("--confirm", action="store_true", help="only evaluate the shipped defaults on the confirmation corpus")
+    ap.add_argument("--cross-encoder-models", type=Path, default=ROOT / "build" / "rag-cross-encoder",
+                    help="fold models of `bench/rag_cross_encoder.py loco` (without-<corpus>/int8); absent = not measured")
     args = ap.parse_args()
     if args.confirm:
         return confirm_defaults(args)
@@ -282,7 +285,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
             "modes": res, "hybrid_over_best_single": round(res["hybrid"]["ndcg_at_10"] / best_single, 4),
             "hybrid_rerank_over_best_single": round(res["hybrid_rerank"]["ndcg_at_10"] / best_single, 4),
             "hybrid_rrf_1to1_k60_over_best_single": round(res["hybrid_rrf_1to1_k60"]["ndcg_at_10"] / best_single, 4),
-            "folding_ndcg_at_10": folding, "cross_encoder": None,
+            "folding_ndcg_at_10": folding,
+            "cross_encoder": cross_encoder_columns(kb, name, qs, ch["fusion"], args.cross_encoder_models / f"without-{name}" / "int8", args.threads),
         }
         print(f"held-out {name}: " + " ".join(f"{k}={v['ndcg_at_10']:.4f}/{v['latency_p50_ms']:.1f}ms" for k, v in res.items())
               + f" ratio={held_out[name]['hybrid_over_best_single']} folding={folding}", file=sys.stderr)
@@ -301,7 +305,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
         "defaults_all_corpora": {"lexical": final["lexical"].model_dump(), "fusion": final["fusion"].model_dump(),
                                  "rerank_alpha": final["rerank_alpha"], "rerank_depth": final["rerank_depth"]},
         "ingest": ingest, "model_load_s": round(load_s, 3),
-        "cross_encoder": "not measured: no package reachable here ships cross-encoder weights (see workloads/rag/README.md)",
+        "cross_encoder": "per held-out corpus (held_out.<corpus>.cross_encoder): a model trained here on the other corpora only "
+                         "(bench/rag_cross_encoder.py; no package reachable here ships cross-encoder weights)",
         "grids": {"bm25": bm25_grid, **{k: {"single": v["single"], "fusion": v["fusion_grid"], "rerank": v["rerank_grids"]} for k, v in grids.items()}},
     }
     path = ROOT / "bench" / "results" / "rag" / f"{args.label}.json"

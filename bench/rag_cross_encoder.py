@@ -137,6 +137,29 @@ def evaluate(kb, name: str, queries: dict[str, str], *, mode: str, rerank: bool,
             "rerank_p99_ms": round(percentile(stage, 0.99), 2), "queries": len(qids), "load_avg_1m_at_end": round(loads[-1], 2)}
 
 
+def cross_encoder_columns(kb, name: str, queries: dict[str, str], fusion, model_dir: Path, threads: int) -> dict:  # type: ignore[no-untyped-def]
+    """``bench/rag.py``'s cross-encoder columns for one held-out corpus: the fold's model (trained without
+    this corpus by ``loco``) reranking N = 20 / 50 hybrid candidates on ``kb`` with the fold's fusion."""
+    from tierwise_rag.rerank import CrossEncoderReranker
+
+    if not (model_dir / "model.onnx").is_file():
+        return {"not_measured": f"no fold model at {model_dir}: run `bench/rag_cross_encoder.py loco` first"}
+    manifest = json.loads((model_dir / "training.json").read_text())
+    if name in manifest.get("trained_on", [name]):
+        raise SystemExit(f"{model_dir} was trained on {manifest.get('trained_on')}, which includes the held-out corpus {name}")
+    saved = kb.reranker, kb.rerank_depth
+    kb.update_collection(TEAM, name, fusion=fusion)
+    kb.reranker = CrossEncoderReranker(model_dir, threads=threads)
+    out: dict = {"model_dir": str(model_dir), "trained_on": manifest["trained_on"], "graph": manifest["graph"]}
+    try:
+        for n in (20, 50):
+            kb.rerank_depth = n
+            out[f"n{n}"] = evaluate(kb, name, queries, mode="hybrid", rerank=True, top_k=min(n, 30))
+    finally:
+        kb.reranker, kb.rerank_depth = saved
+    return out
+
+
 def eval_corpus(embedder, name: str, queries: dict[str, str], docs: dict[str, str], chosen: dict, models: dict[str, Path],  # type: ignore[no-untyped-def]
                 threads: int, max_tokens: int) -> dict:
     """Held-out corpus: hybrid and the convex reranker with the fold's settings, then the cross-encoder(s) at N = 20 / 50."""
