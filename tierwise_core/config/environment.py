@@ -27,6 +27,9 @@ from .training import TRAIN_PRECISION, Training, gpu_unit_gib
 
 
 class Environment(Strict):
+    """One environment file: its sections, the facts derived across them, and (in the validator) every rule
+    that relates one section to another."""
+
     name: Name
     account_id: Annotated[str, Field(pattern=r"^\d{12}$")]
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
