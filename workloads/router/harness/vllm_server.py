@@ -18,26 +18,22 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # loaded by file path from other suites and benches: procs.py sits beside it
+    sys.path.insert(0, str(HERE))
+from procs import free_port, wait_healthy  # noqa: E402  (free_port: local.py imports it from here)
+
 REPO = HERE.parent.parent.parent
 DEFAULT_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 
 
 def vllm_python() -> Path:
     return Path(os.environ.get("TIERWISE_VLLM_PYTHON", str(DEFAULT_PYTHON)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_tiny(python: Path, out: Path) -> dict:
@@ -81,18 +77,12 @@ class TinyVllm:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM exited with {self.proc.returncode}; see {self.log_path}:\n"
-                                   + self.log_tail())
-            try:
-                with urllib.request.urlopen(self.base_url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.5)
+        state = wait_healthy(self.proc, self.base_url + "/health", self.timeout, poll_s=0.5, request_timeout_s=2)
+        if state == "up":
+            return self
+        if state == "exited":
+            raise RuntimeError(f"vLLM exited with {self.proc.returncode}; see {self.log_path}:\n"
+                               + self.log_tail())
         self.stop()
         raise TimeoutError(f"vLLM not healthy after {self.timeout}s; see {self.log_path}")
 

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,9 @@ from tierwise_router.triage import load_triage
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from fakes import FakeBedrock, FakeVllm  # noqa: E402
+sys.path.insert(0, str(HERE.parent / "harness"))  # procs.py: the local processes tests and benches start
+from fakes import FakeBedrock, FakeGuardrails, FakeVllm  # noqa: E402
+from procs import free_port, start_redis  # noqa: E402,F401 (free_port: tests import it from here)
 
 KEY_A, KEY_B = "sk-team-a-test", "sk-team-b-test"
 
@@ -52,12 +52,6 @@ def boto_session() -> boto3.session.Session:
     return boto3.session.Session(aws_access_key_id="AKIDTEST", aws_secret_access_key="test", region_name="us-east-1")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -66,20 +60,33 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+@contextlib.asynccontextmanager
+async def serving(fake: Any) -> AsyncIterator[tuple[Any, str]]:
+    """A fake (anything with ``app()``) served on loopback for the block: yields (fake, base URL)."""
+    runner, url = await serve(fake.app())
+    try:
+        yield fake, url
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def fake_vllm() -> AsyncIterator[tuple[FakeVllm, str]]:
-    f = FakeVllm()
-    runner, url = await serve(f.app())
-    yield f, url
-    await runner.cleanup()
+    async with serving(FakeVllm()) as s:
+        yield s
 
 
 @pytest.fixture
 async def fake_bedrock() -> AsyncIterator[tuple[FakeBedrock, str]]:
-    f = FakeBedrock()
-    runner, url = await serve(f.app())
-    yield f, url
-    await runner.cleanup()
+    async with serving(FakeBedrock()) as s:
+        yield s
+
+
+@pytest.fixture
+async def guardrails() -> AsyncIterator[tuple[FakeGuardrails, str]]:
+    """The guardrails contract fake (fakes.FakeGuardrails)."""
+    async with serving(FakeGuardrails()) as s:
+        yield s
 
 
 @pytest.fixture
@@ -126,23 +133,12 @@ def redis_url() -> Any:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is not installed (make .make/system)")
         pytest.skip("redis-server is not installed")
-    port = free_port()
     d = tempfile.mkdtemp(prefix="tw-redis-")
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
-    yield f"redis://127.0.0.1:{port}/0"
+    try:
+        proc, url = start_redis(exe, d)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
     shutil.rmtree(d, ignore_errors=True)

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import KEY_A, make_config, serve
-from fakes import FakeGuardrails, FakeRag
+from conftest import KEY_A, make_config, serving
+from fakes import FakeRag
 from pydantic import ValidationError
 
 from tierwise_router.app import create_app
@@ -16,19 +16,9 @@ H = {"authorization": f"Bearer {KEY_A}", "x-request-id": "rid-hooks-1"}
 
 
 @pytest.fixture
-async def guardrails():
-    f = FakeGuardrails()
-    runner, url = await serve(f.app())
-    yield f, url
-    await runner.cleanup()
-
-
-@pytest.fixture
 async def rag():
-    f = FakeRag()
-    runner, url = await serve(f.app())
-    yield f, url
-    await runner.cleanup()
+    async with serving(FakeRag()) as s:
+        yield s
 
 
 async def test_input_redaction_reaches_vllm_and_keeps_other_message_fields(settings, fake_vllm, guardrails,

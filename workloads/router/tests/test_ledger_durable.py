@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,10 +23,10 @@ import boto3
 import httpx
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 from tierwise_ledger import LedgerRead, parse_segment_name, read_local, read_s3, segment_key
 
 from conftest import KEY_A, free_port, make_config
+from procs import start_moto, start_router
 from tierwise_router.ledger import Ledger, read_ledger
 from tierwise_router.settings import Settings
 from tierwise_router.shipper import S3Sink, Shipper
@@ -44,10 +43,8 @@ def entry(i: int, ts: str = "2026-01-05T10:00:00+00:00") -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
+    server, url = start_moto()
+    yield url
     server.stop()
 
 
@@ -222,7 +219,6 @@ def test_reader_dedupes_an_entry_stored_twice(tmp_path: Path, moto_url: str, buc
 
 # ------------------------------------------------------------------------------ e2e: kill + delete
 def _start_router(d: Path, cfg_path: Path, port: int, moto_url: str, bucket: str, ack: str) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "tierwise-router"
     env = {**os.environ, "TIERWISE_ROUTER_CONFIG_PATH": str(cfg_path), "TIERWISE_ROUTER_ENV": "test",
            "TIERWISE_ROUTER_LEDGER_PATH": str(d / "ledger.jsonl"), "TIERWISE_ROUTER_LEDGER_ACK": ack,
            "TIERWISE_ROUTER_LEDGER_S3_BUCKET": bucket, "TIERWISE_ROUTER_LEDGER_S3_ENDPOINT_URL": moto_url,
@@ -231,20 +227,7 @@ def _start_router(d: Path, cfg_path: Path, port: int, moto_url: str, bucket: str
            # local acks: fsync per entry, so an answered request is on disk (batch may lose its window)
            "TIERWISE_ROUTER_LEDGER_FSYNC": "always" if ack == "local" else "batch",
            "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test", "TIERWISE_ROUTER_SCRAPE_INTERVAL_S": "1"}
-    log = open(d.parent / f"router-{port}.log", "wb")  # noqa: SIM115 — the process owns it
-    p = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log,
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert p.poll() is None, (d.parent / f"router-{port}.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return p
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    p.kill()
-    raise AssertionError("router did not come up")
+    return start_router(env, port, d.parent / f"router-{port}.log")
 
 
 async def _load(url: str, results: dict[str, httpx.Response | None], concurrency: int = 16) -> None:

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 
 import openai
 import pytest
-from conftest import KEY_A, make_config, serve
-from fakes import FakeGuardrails
+from conftest import KEY_A, make_config, serving
 from gateway_stub import StubGateway
 
 from tierwise_router.stream_guard import Decision, guarded, split_point
@@ -22,19 +21,9 @@ CARD = "4111 1111 1111 1111"
 
 
 @pytest.fixture
-async def guardrails() -> AsyncIterator[tuple[FakeGuardrails, str]]:
-    f = FakeGuardrails()
-    runner, url = await serve(f.app())
-    yield f, url
-    await runner.cleanup()
-
-
-@pytest.fixture
 async def upstream() -> AsyncIterator[tuple[StubGateway, str]]:
-    g = StubGateway(model=None)
-    runner, url = await serve(g.app())
-    yield g, url
-    await runner.cleanup()
+    async with serving(StubGateway(model=None)) as s:
+        yield s
 
 
 def events(text: str) -> list[tuple[str | None, str]]:

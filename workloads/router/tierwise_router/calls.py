@@ -88,6 +88,16 @@ class CallCtx(StreamingCalls):
             return "breaker_open"
         return r
 
+    async def _tier1_replica(self, route: Route, req: dict,
+                             reservation: Reservation) -> tuple[Route, Reservation, balancer.Replica | None]:
+        """The Tier-1 replica to call; or, when none can take the request, the call moved to Tier 2
+        (new route and reservation, replica None)."""
+        pick = self._pick_replica(route, req)
+        if isinstance(pick, str):
+            route, reservation = await self._to_tier2(pick, reservation)
+            return route, reservation, None
+        return route, reservation, pick
+
     def _tier1_body(self, route: Route, req: dict, stream: bool) -> bytes:
         body = dict(req)
         ar = self.st.adapter_routes
@@ -212,10 +222,8 @@ class CallCtx(StreamingCalls):
     # ------------------------------------------------------------------ non-streaming
     async def complete(self, route: Route, req: dict, reservation: Reservation) -> Response:
         if route.tier == 1:
-            pick = self._pick_replica(route, req)
-            if isinstance(pick, str):
-                route, reservation = await self._to_tier2(pick, reservation)
-            else:
+            route, reservation, pick = await self._tier1_replica(route, req, reservation)
+            if pick is not None:
                 pick.inflight += 1
                 try:
                     data = await vl.complete(pick.pool, self._tier1_body(route, req, False),  # type: ignore[arg-type]

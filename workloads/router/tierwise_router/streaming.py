@@ -26,16 +26,14 @@ if TYPE_CHECKING:
 
 class StreamingCalls:
     """Methods of calls.CallCtx that serve ``stream: true``; state and the shared helpers
-    (_pick_replica, _tier1_body, _to_tier2, _escalate, _tier1_failed, _call_tier2, _account, _finish,
+    (_tier1_replica, _tier1_body, _to_tier2, _escalate, _tier1_failed, _call_tier2, _account, _finish,
     _headers) live on CallCtx."""
 
     async def stream(self, route: Route, req: dict, reservation: Reservation) -> Response:
         st = self.st
         if route.tier == 1:
-            pick = self._pick_replica(route, req)
-            if isinstance(pick, str):
-                route, reservation = await self._to_tier2(pick, reservation)
-            else:
+            route, reservation, pick = await self._tier1_replica(route, req, reservation)
+            if pick is not None:
                 pick.inflight += 1
                 try:
                     s = await vl.open_stream(st.session, pick.url, self._tier1_body(route, req, True),
