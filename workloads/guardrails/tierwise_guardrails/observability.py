@@ -1,39 +1,19 @@
-"""JSON logs and a per-app Prometheus registry (created in the factory, never at import)."""
+"""JSON logs (the shared convention, tierwise_logs) and a per-app Prometheus registry (created in the
+factory, never at import)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from tierwise_logs import configure
 
-_FIELDS = ("request_id", "route", "status", "latency_ms", "team", "direction", "decision", "ticket_id")
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": round(time.time(), 3), "level": record.levelname.lower(), "service": self.service, "msg": record.getMessage()}
-        for k in _FIELDS + ("unknown_fields",):
-            if hasattr(record, k):
-                out[k] = getattr(record, k)
-        return json.dumps(out)
+LOGGER = "tierwise.guardrails"
 
 
 def make_logger(service: str) -> logging.Logger:
-    logger = logging.getLogger(f"tierwise.{service}")
-    logger.propagate = False
-    if not any(getattr(h, "_tierwise", False) for h in logger.handlers):
-        h = logging.StreamHandler()
-        h._tierwise = True  # type: ignore[attr-defined]
-        h.setFormatter(JsonFormatter(service))
-        logger.addHandler(h)
-    logger.setLevel(logging.INFO)
-    return logger
+    """The ``tierwise.guardrails`` logger tree in the shared line convention (docs/logging.md, tierwise_logs)."""
+    return configure(LOGGER, service, logging.INFO)
 
 
 class Metrics:

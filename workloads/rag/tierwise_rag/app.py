@@ -74,7 +74,7 @@ def _error(status: int, message: str, type_: str, param: str | None = None, code
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging()
+    configure_logging(settings.service_name)
     metrics = create_metrics()
 
     @contextlib.asynccontextmanager
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             metrics.requests.labels(path, str(status)).inc()
             metrics.latency.labels(path).observe(dt)
             if path not in ("/healthz", "/metrics", "/readyz"):
-                log.info("request", extra={"service": settings.service_name, "request_id": rid, "route": path, "status": status,
+                log.info("request", extra={"request_id": rid, "route": path, "status": status,
                                            "latency_ms": round(dt * 1000, 2), "team": getattr(request.state, "team", None)})
 
     @app.exception_handler(Unauthorized)

@@ -101,7 +101,7 @@ class S3EventApplier:
         for ev in events:
             src = route(ev, self.sources)
             if src is None:
-                log.warning("s3 event for unmapped object", extra={"bucket": ev.bucket, "event": ev.event_name})
+                log.warning("s3 event for unmapped object", extra={"bucket": ev.bucket, "s3_event": ev.event_name})
                 continue
             doc_id = f"s3://{ev.bucket}/{ev.key}"
             if ev.action == "delete":
@@ -141,7 +141,7 @@ class SqsConsumer:
                 events = parse_s3_notification(msg["Body"])
             except EventFormatError as exc:
                 # A body that will never parse: drop it (log), else it poisons the queue until the DLQ.
-                log.error("dropping malformed SQS message: %s", exc)
+                log.error("sqs_message_malformed_dropped", extra={"error": str(exc)})
                 stats["malformed"] += 1
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
                 continue

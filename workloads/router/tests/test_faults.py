@@ -214,5 +214,5 @@ async def test_failed_settle_is_logged_with_amounts_not_raised(caplog):
     with caplog.at_level("ERROR", logger="tierwise_router"):
         await b.settle(r, 7, 70)  # the request was served: this must not turn it into an error
     rec = [x for x in caplog.records if x.getMessage() == "budget_settle_failed"]
-    assert rec and rec[0].fields["reserved_tokens"] == 100 and rec[0].fields["actual_tokens"] == 7
+    assert rec and rec[0].reserved_tokens == 100 and rec[0].actual_tokens == 7
     await b.aclose()

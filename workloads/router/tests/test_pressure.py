@@ -82,7 +82,7 @@ async def test_request_log_line_is_written_after_the_response_and_still_complete
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
     async with client_for(s, make_config([url])) as c:
-        h = [h for h in logging.getLogger(LOGGER).handlers if getattr(h, "_tierwise", False)][0]
+        h = [h for h in logging.getLogger(LOGGER).handlers if getattr(h, "_tierwise_logs", False)][0]
         h.setStream(stream)
         r = await c.post("/v1/chat/completions", headers={"authorization": f"Bearer {KEY_A}",
                                                           "x-request-id": "rid-log-1"},
@@ -117,7 +117,8 @@ def test_log_writer_batches_off_thread_bounds_its_backlog_and_flushes():
     import logging
     import threading
 
-    from tierwise_router.observability import JsonFormatter, JsonLineHandler
+    from tierwise_logs import LineFormatter
+    from tierwise_router.observability import JsonLineHandler
 
     class Blocked(io.RawIOBase):  # a stderr whose reader stalled: write() blocks until released
         def __init__(self) -> None:
@@ -133,7 +134,7 @@ def test_log_writer_batches_off_thread_bounds_its_backlog_and_flushes():
 
     raw = Blocked()
     h = JsonLineHandler(io.TextIOWrapper(io.BufferedWriter(raw), write_through=True), window_s=0.01, max_pending=100)
-    h.setFormatter(JsonFormatter("svc"))
+    h.setFormatter(LineFormatter("svc"))
     lg = logging.getLogger("tierwise_router.test_writer")
     lg.propagate = False
     lg.addHandler(h)
@@ -142,7 +143,7 @@ def test_log_writer_batches_off_thread_bounds_its_backlog_and_flushes():
 
         t = time.perf_counter()
         for i in range(300):  # the caller never blocks, even while the stream does
-            lg.warning("line", extra={"fields": {"i": i}})
+            lg.warning("line", extra={"i": i})
         assert time.perf_counter() - t < 0.5
         raw.gate.set()
         h.flush()

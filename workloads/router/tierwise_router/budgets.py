@@ -170,10 +170,10 @@ class RedisBudgets:
                 p.incrby(r.usd_key, nano - r.nano)
                 await p.execute()
         except self._errors as e:
-            self._log.error("budget_settle_failed", extra={"fields": {
+            self._log.error("budget_settle_failed", extra={
                 "team": r.team, "tokens_key": r.tokens_key, "usd_key": r.usd_key, "reserved_tokens": r.tokens,
                 "reserved_nano_usd": r.nano, "actual_tokens": tokens, "actual_nano_usd": nano,
-                "error": e.__class__.__name__}})
+                "error": e.__class__.__name__})
 
     async def release(self, r: Reservation) -> None:
         await self.settle(r, 0, 0)

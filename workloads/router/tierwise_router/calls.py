@@ -201,7 +201,7 @@ class CallCtx(StreamingCalls):
         event_after(st.log, "chat", request_id=self.rid, team=self.team.name, route=f"tier{route.tier}",
                     model=route.model.name, adapter=route.adapter, status=status,
                     latency_ms=round(lat * 1000, 3), upstream=upstream, fallback=self.fallback,
-                    triage_score=route.score)
+                    triage_score=route.score, span=self.span.span if self.span is not None else None)
 
     def _headers(self, route: Route, upstream: str) -> dict[str, str]:
         h = {"x-request-id": self.rid, "x-tierwise-tier": str(route.tier), "x-tierwise-model": route.model.name,
