@@ -151,7 +151,7 @@ class ServingStack(InClusterStack):
                     PrometheusQueue("vllm-waiting", f'sum(vllm:num_requests_waiting{{namespace="{ns}",model_name="{m.name}"}})',
                                     threshold=sv.queue_target_waiting),
                     # wakes a model at zero replicas: the router still receives (and falls back on) its requests
-                    PrometheusQueue("router-demand", f'sum(rate(tierwise_router_requests{{model="{m.name}"}}[2m])) * 60',
+                    PrometheusQueue("router-demand", f'sum(rate(tierwise_router_requests_total{{model="{m.name}"}}[2m])) * 60',
                                     threshold=sv.router_queue_target)]))
 
         # -- inference Gateway (Gateway API Inference Extension): Gateway, per model a pool + picker, routes --------

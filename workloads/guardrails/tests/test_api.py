@@ -81,8 +81,8 @@ def test_health_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     client.post("/v1/check", json={"direction": "input", "text": "mail ann@example.org"})
     m = client.get("/metrics").text
-    assert 'guardrails_decisions_total{decision="redact",direction="input"} 1.0' in m
-    assert 'guardrails_findings_total{direction="input",type="EMAIL_ADDRESS"} 1.0' in m
+    assert 'tierwise_guardrails_decisions_total{decision="redact",direction="input"} 1.0' in m
+    assert 'tierwise_guardrails_findings_total{direction="input",type="EMAIL_ADDRESS"} 1.0' in m
 
 
 def test_cli_review_and_audit_verify(make_guard, make_settings, monkeypatch, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tierwise_observability.metrics_catalog import SERVICES, VLLM
+from tierwise_observability.metrics_catalog import SERVICES, VLLM, known_series
 
 TYPES = {"Counter": "counter", "Gauge": "gauge", "Histogram": "histogram", "Summary": "summary"}
 
@@ -47,6 +47,39 @@ def test_catalog_matches_service_source(service: str, root: Path) -> None:
     src = root / "workloads" / service / f"tierwise_{service}" / "observability.py"
     assert src.exists(), src
     assert families_in_source(src) == SERVICES[service]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_service_metric_is_named_tierwise_service(service: str) -> None:
+    """One prefix convention: a service's families are `tierwise_<service>_...` (their rules and
+    dashboards then say which service a series comes from)."""
+    bad = sorted(n for n in SERVICES[service] if not n.startswith(f"tierwise_{service}_"))
+    assert not bad, f"{service}: metric names must start with tierwise_{service}_, these do not: {bad}"
+
+
+def test_every_workload_that_defines_metrics_is_in_the_catalog(root: Path) -> None:
+    """No service's metrics escape the two checks above: any workload module that creates
+    prometheus_client collectors belongs to a service listed in the catalog, with those names."""
+    found: dict[str, dict[str, str]] = {}
+    for src in sorted((root / "workloads").glob("*/tierwise_*/**/*.py")):
+        if "prometheus_client" in src.read_text():
+            fams = families_in_source(src)
+            if fams:
+                found.setdefault(src.relative_to(root / "workloads").parts[0], {}).update(fams)
+    assert found == SERVICES
+
+
+def test_queries_in_stacks_and_constructs_name_real_series(root: Path) -> None:
+    """KEDA triggers and other queries written in the CDK code (not generated here) name our services'
+    series as /metrics exposes them (a counter's series ends in `_total`), so a rename reaches them too."""
+    series = known_series()
+    used: dict[str, set[str]] = {}
+    for src in sorted([*(root / "stacks").rglob("*.py"), *(root / "constructs").rglob("*.py")]):
+        for name in re.findall(r"\btierwise_(?:router|rag|guardrails)_[a-z0-9_]+", src.read_text()):
+            used.setdefault(name, set()).add(str(src.relative_to(root)))
+    assert used, "no query names a tierwise_<service>_ series: the scan is broken"
+    unknown = {n: sorted(f) for n, f in used.items() if n not in series}
+    assert not unknown, f"series not exposed by any service (see metrics_catalog.py): {unknown}"
 
 
 def test_vllm_names_exist_in_installed_vllm(root: Path) -> None:

@@ -98,14 +98,14 @@ def _panels(env: ObsEnvironment) -> list[tuple[str, list[Panel]]]:
                                                           '{resource_type="nvidia.com/gpu"})', "{{nodepool}}"),)),
     ]))
     rows.append(("Guardrails and RAG", [
-        Panel("Guardrail decisions", (("sum by (direction, decision) (rate(guardrails_decisions_total"
+        Panel("Guardrail decisions", (("sum by (direction, decision) (rate(tierwise_guardrails_decisions_total"
                                        "[$__rate_interval]))", "{{direction}} {{decision}}"),), unit="reqps"),
-        Panel("Block / escalate share", (("direction_decision:guardrails_decisions:ratio_rate15m",
+        Panel("Block / escalate share", (("direction_decision:tierwise_guardrails_decisions:ratio_rate15m",
                                           "{{direction}} {{decision}}"),), unit="percentunit"),
         Panel("Guardrail check p95 by stage", (("histogram_quantile(0.95, sum by (le, stage) "
-                                                "(rate(guardrails_check_latency_seconds_bucket[$__rate_interval])))",
+                                                "(rate(tierwise_guardrails_check_latency_seconds_bucket[$__rate_interval])))",
                                                 "{{stage}}"),), unit="s"),
-        Panel("Guardrail findings by type", (("sum by (type) (rate(guardrails_findings_total[$__rate_interval]))",
+        Panel("Guardrail findings by type", (("sum by (type) (rate(tierwise_guardrails_findings_total[$__rate_interval]))",
                                               "{{type}}"),), unit="reqps"),
         Panel("RAG retrieve stage p95", (("histogram_quantile(0.95, sum by (le, stage) "
                                           "(rate(tierwise_rag_retrieve_stage_seconds_bucket[$__rate_interval])))",

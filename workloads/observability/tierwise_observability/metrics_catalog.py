@@ -33,10 +33,10 @@ ROUTER = {
     "tierwise_router_ledger_ship_failures": "counter",
 }
 GUARDRAILS = {
-    "guardrails_requests": "counter",
-    "guardrails_decisions": "counter",
-    "guardrails_findings": "counter",
-    "guardrails_check_latency_seconds": "histogram",
+    "tierwise_guardrails_requests": "counter",
+    "tierwise_guardrails_decisions": "counter",
+    "tierwise_guardrails_findings": "counter",
+    "tierwise_guardrails_check_latency_seconds": "histogram",
 }
 RAG = {
     "tierwise_rag_requests": "counter",

@@ -10,7 +10,7 @@ and live /metrics in the tests):
 - router (`tierwise_router_*`): cost_usd_total{team,model,tier}, requests_total{team,model,tier,status},
   fallbacks_total{reason}, rejections_total{team,reason}, request_latency_seconds{tier,stream},
   ttft_seconds{tier};
-- guardrails: guardrails_decisions_total{direction,decision};
+- guardrails (`tierwise_guardrails_*`): decisions_total{direction,decision};
 - vLLM: vllm:num_requests_waiting, vllm:kv_cache_usage_perc, vllm:prefix_cache_{hits,queries}_total;
 - DCGM exporter: DCGM_FI_DEV_GPU_UTIL (0-100).
 
@@ -194,17 +194,17 @@ def router_group(env: ObsEnvironment, o: RuleOptions) -> list[dict[str, Any]]:
 
 def guardrails_group(env: ObsEnvironment, o: RuleOptions) -> list[dict[str, Any]]:
     def ratio(w: str) -> str:
-        return (f'sum by (direction, decision) (rate(guardrails_decisions_total{{decision=~"block|escalate"}}[{w}]))\n'
+        return (f'sum by (direction, decision) (rate(tierwise_guardrails_decisions_total{{decision=~"block|escalate"}}[{w}]))\n'
                 f"  / on (direction) group_left ()\n"
-                f"sum by (direction) (rate(guardrails_decisions_total[{w}]))")
+                f"sum by (direction) (rate(tierwise_guardrails_decisions_total[{w}]))")
 
-    rules = [_rec("direction_decision:guardrails_decisions:ratio_rate15m", ratio("15m")),
-             _rec("direction_decision:guardrails_decisions:ratio_rate1d", ratio("1d"))]
+    rules = [_rec("direction_decision:tierwise_guardrails_decisions:ratio_rate15m", ratio("15m")),
+             _rec("direction_decision:tierwise_guardrails_decisions:ratio_rate1d", ratio("1d"))]
     alerts = [_alert(
         "GuardrailBlockSpike",
-        f"direction_decision:guardrails_decisions:ratio_rate15m > {_num(o.guardrail_ratio_floor)}\nand\n"
-        f"direction_decision:guardrails_decisions:ratio_rate15m\n  > {_num(o.guardrail_spike_factor)} * "
-        "direction_decision:guardrails_decisions:ratio_rate1d",
+        f"direction_decision:tierwise_guardrails_decisions:ratio_rate15m > {_num(o.guardrail_ratio_floor)}\nand\n"
+        f"direction_decision:tierwise_guardrails_decisions:ratio_rate15m\n  > {_num(o.guardrail_spike_factor)} * "
+        "direction_decision:tierwise_guardrails_decisions:ratio_rate1d",
         "5m", "warning", "guardrails",
         "Guardrail {{ $labels.decision }} rate on {{ $labels.direction }} spiked to {{ $value | humanizePercentage }}",
         f"More than {_num(o.guardrail_ratio_floor * 100)}% of {{{{ $labels.direction }}}} checks are "
