@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,18 +30,12 @@ import boto3
 import httpx
 import yaml
 from aiohttp import web
-from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta import dirty_paths, metadata, wait_quiet, write_result  # noqa: E402
+from _router_load import free_port, start_moto, start_router as start_router_process  # noqa: E402
 
 KEY = "sk-bench-ledger"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_upstream(port: int) -> None:
@@ -80,19 +73,7 @@ def start_router(d: Path, up: int, port: int, moto: str, bucket: str, ack: str, 
            "TIERWISE_ROUTER_LEDGER_S3_REGION": "us-east-1", "TIERWISE_ROUTER_LOG_LEVEL": "WARNING",
            "TIERWISE_ROUTER_LEDGER_SHIP_MIN_INTERVAL_MS": str(interval_ms),
            "AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test"}
-    exe = Path(sys.executable).parent / "tierwise-router"
-    p = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                         stdout=open(d / f"router-{ack}.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    for _ in range(600):
-        if p.poll() is not None:
-            raise SystemExit((d / f"router-{ack}.log").read_text()[-2000:])
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return p
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("router did not start")
+    return start_router_process(env, port, d / f"router-{ack}.log")
 
 
 async def load(url: str, seconds: float, concurrency: int) -> tuple[list[float], int, int]:
@@ -133,10 +114,8 @@ def main() -> None:
     ap.add_argument("--ship-min-interval-ms", type=float, default=100.0, help="durable acks: at most one PUT per this")
     a = ap.parse_args()
     quiet = wait_quiet(a.max_load, 120)
-    mport, up = free_port(), free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=mport, verbose=False)
-    moto.start()
-    murl = f"http://127.0.0.1:{mport}"
+    up = free_port()
+    moto, murl = start_moto()
     s3 = boto3.client("s3", endpoint_url=murl, region_name="us-east-1", aws_access_key_id="AKIDTEST",
                       aws_secret_access_key="test")
     start_upstream(up)

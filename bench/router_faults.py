@@ -28,6 +28,11 @@ is an error), fallbacks by reason, p50/p99 latency, and two exact checks:
   counter above its limit is an overrun; Redis' own command counts give reservations made (EVALSHA
   minus refusals) against settlements + releases (MULTI transactions): they must be equal;
 - ledger: one entry per 200 response (same request id), no duplicates, none for a failed request.
+
+This file owns the scenario: the fault mixes, the teams and their budgets, the closed-loop clients, one
+router per mix, and the result JSON. The stub process is ``_faults_stubs.py``, the checks and per-mix
+numbers are ``_faults_check.py``, the loopback plumbing shared with the other router benches (Redis and
+router start-up, ports, percentiles) is ``_router_load.py``.
 """
 
 from __future__ import annotations
@@ -35,20 +40,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import random
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -57,7 +57,8 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
 from _meta import dirty_paths, metadata, router_package, wait_quiet  # noqa: E402
-from router_overhead import free_port, pct, wait_http  # noqa: E402
+from _faults_check import evaluate, redis_state  # noqa: E402
+from _router_load import ROUTER_TESTS, free_port, metric_lines, start_redis, start_router, stop_groups, wait_http  # noqa: E402
 
 MIXES: dict[str, dict[str, float]] = {
     "healthy": {},
@@ -72,92 +73,6 @@ MIXES: dict[str, dict[str, float]] = {
 # the JSON shows how much).
 TIER2_HEALTHY = {"healthy", "t1_5xx", "t1_hang", "t1_reset", "t1_all"}
 
-STUBS = textwrap.dedent('''
-    import asyncio, json, random, sys
-    from aiohttp import web
-    sys.path.insert(0, sys.argv[6])
-    from fakes import reset_mid_response, throttled  # the router tests' fault helpers (tests/fakes.py)
-
-    faults = {"t1_5xx": 0.0, "t1_hang": 0.0, "t1_reset": 0.0, "t2_throttle": 0.0, "hang_s": 3.0}
-    stats = {}
-    rng = random.Random(int(sys.argv[5]))
-
-    def bump(k):
-        stats[k] = stats.get(k, 0) + 1
-
-    def roll(*names):
-        """One draw per request: which fault (if any) this request gets."""
-        x = rng.random()
-        for n in names:
-            if x < faults[n]:
-                return n
-            x -= faults[n]
-        return None
-
-    async def control(request):
-        if request.method == "POST":
-            faults.update(await request.json())
-            stats.clear()
-            rng.seed(faults.pop("seed", 1))
-        return web.json_response({"faults": faults, "stats": stats})
-
-    async def chat(request):
-        body = await request.json()
-        f = roll("t1_5xx", "t1_hang", "t1_reset")
-        bump(f or "t1_ok")
-        if f == "t1_5xx":
-            return web.json_response({"error": {"message": "stub overloaded", "type": "internal_error"}}, status=503)
-        if f == "t1_hang":
-            await asyncio.sleep(faults["hang_s"])
-        ct = int(body.get("max_tokens") or 8)
-        out = json.dumps({"id": "chatcmpl-stub", "object": "chat.completion", "created": 1, "model": body["model"],
-                          "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok " * ct},
-                                       "finish_reason": "stop"}],
-                          "usage": {"prompt_tokens": 12, "completion_tokens": ct, "total_tokens": 12 + ct}}).encode()
-        if f == "t1_reset":
-            return await reset_mid_response(request, out)
-        return web.Response(body=out, content_type="application/json")
-
-    async def converse(request):
-        body = await request.json()
-        if roll("t2_throttle"):
-            bump("t2_throttle")
-            return throttled()
-        bump("t2_ok")
-        mt = (body.get("inferenceConfig") or {}).get("maxTokens", 8)
-        return web.json_response({"output": {"message": {"role": "assistant", "content": [{"text": "ok " * mt}]}},
-                                  "stopReason": "end_turn",
-                                  "usage": {"inputTokens": 11, "outputTokens": mt, "totalTokens": 11 + mt},
-                                  "metrics": {"latencyMs": 1}})
-
-    async def metrics(request):
-        return web.Response(text="vllm:num_requests_waiting 0\\nvllm:num_requests_running 0\\n")
-
-    async def main():
-        runners = []
-        for port, kind in ((int(sys.argv[1]), "t1"), (int(sys.argv[2]), "t1"), (int(sys.argv[3]), "t2"),
-                           (int(sys.argv[4]), "control")):
-            a = web.Application()
-            if kind == "t1":
-                a.router.add_post("/v1/chat/completions", chat)
-                a.router.add_get("/metrics", metrics)
-                a.router.add_get("/health", lambda r: web.Response(text="ok"))
-            elif kind == "t2":
-                a.router.add_post("/model/{model_id}/converse", converse)
-            else:
-                a.router.add_route("*", "/_faults", control)
-            r = web.AppRunner(a, access_log=None)
-            await r.setup()
-            await web.TCPSite(r, "127.0.0.1", port, backlog=1024).start()
-            runners.append(r)
-        await asyncio.Event().wait()
-
-    try:
-        import uvloop
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
-''')
 
 TEAMS = {  # name → (key, budgets); limits sized for the default 200 clients × 10 s (see run_mix)
     "team-a": ("sk-fault-a", {"tokens_per_day": 500_000_000, "usd_per_month": "100000"}),
@@ -172,27 +87,6 @@ def post_json(url: str, obj: dict) -> dict:
     req = urllib.request.Request(url, data=json.dumps(obj).encode(), headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
-
-
-def start_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server; the Makefile's .make/system)")
-    port = free_port()
-    p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                          "--dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    end = time.monotonic() + 20
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return p, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    p.kill()
-    raise SystemExit("redis-server did not start")
 
 
 async def drive(url: str, clients: int, duration_s: float, max_tokens: int, timeout_s: float) -> list[dict]:
@@ -239,36 +133,10 @@ async def drive(url: str, clients: int, duration_s: float, max_tokens: int, time
     return out
 
 
-def redis_state(url: str, teams: list[str]) -> dict:
-    import redis
-
-    from tierwise_router.budgets import period_keys
-
-    r = redis.Redis.from_url(url, decode_responses=True)
-    now = dt.datetime.now(dt.UTC)
-    state = {}
-    for t in teams:
-        tk, uk = period_keys(t, now)
-        v = r.mget(tk, uk)
-        state[t] = {"tokens": int(v[0] or 0), "nano": int(v[1] or 0)}
-    cs = r.info("commandstats")
-    cmd = {k.removeprefix("cmdstat_"): {"calls": v.get("calls", 0), "failed": v.get("failed_calls", 0),
-                                        "rejected": v.get("rejected_calls", 0)}
-           for k, v in cs.items() if k.removeprefix("cmdstat_") in ("evalsha", "eval", "multi", "exec", "incrby")}
-    r.close()
-    return {"teams": state, "commands": cmd}
-
-
 def router_counters(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for ln in text.splitlines():
-        if ln.startswith(("tierwise_router_rejections_total", "tierwise_router_fallbacks_total",
-                          "tierwise_router_upstream_errors_total", "tierwise_router_requests_total")):
-            name, _, v = ln.rpartition(" ")
-            out[name] = float(v)
-    return out
+    lines = metric_lines(port, ("tierwise_router_rejections_total", "tierwise_router_fallbacks_total",
+                                "tierwise_router_upstream_errors_total", "tierwise_router_requests_total"))
+    return {name: float(v) for name, _, v in (ln.rpartition(" ") for ln in lines)}
 
 
 def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Path, ports: dict[str, int],
@@ -301,12 +169,9 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
                         "TIERWISE_ROUTER_LEDGER_PATH": str(d / "ledger.jsonl"),
                         "TIERWISE_ROUTER_LEDGER_FSYNC": "batch", "TIERWISE_ROUTER_LOG_LEVEL": "WARNING",
                         "AWS_ACCESS_KEY_ID": "AKIDSTUB", "AWS_SECRET_ACCESS_KEY": "stub", "AWS_EC2_METADATA_DISABLED": "true"}
-    log = open(d / "router.log", "wb")
-    router = subprocess.Popen([str(Path(PY).parent / "tierwise-router"), "serve", "--host", "127.0.0.1",
-                               "--port", str(port)], env=env, start_new_session=True, stderr=log)
     load0 = [round(x, 2) for x in os.getloadavg()]
+    router = start_router(env, port, d / "router.log", stdout_to_log=False, timeout_s=30)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
         t0 = time.perf_counter()
         recs = asyncio.run(drive(f"http://127.0.0.1:{port}/v1/chat/completions", a.clients, a.duration_s,
                                  a.max_tokens, a.client_timeout_s))
@@ -318,7 +183,6 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
             router.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(router.pid, signal.SIGKILL)
-        log.close()
     stub_stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ports['control']}/_faults").read())["stats"]
     rs = redis_state(redis_url, list(TEAMS))
 
@@ -329,7 +193,8 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
         e, b = read_ledger(f)
         entries += e
         bad += b
-    res = evaluate(name, faults, recs, wall, counters, stub_stats, rs, entries, bad, cfg, load0)
+    res = evaluate(name, faults, recs, wall, counters, stub_stats, rs, entries, bad, cfg, load0, teams=TEAMS,
+                   tier2_healthy=name in TIER2_HEALTHY)
     logged: collections.Counter = collections.Counter()  # the router's WARNING+ events, by kind
     for ln in (d / "router.log").read_bytes().splitlines():
         try:
@@ -339,87 +204,6 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
             logged[f"raw:{ln[:100].decode(errors='replace')}"] += 1
     res["router_log_events"] = dict(logged.most_common(20))
     return res
-
-
-def evaluate(name: str, faults: dict, recs: list[dict], wall: float, counters: dict, stub_stats: dict, rs: dict,
-             entries: list[dict], bad_lines: int, cfg: dict, load0: list[float]) -> dict:
-    from decimal import Decimal
-
-    n = len(recs)
-    by_status = collections.Counter(str(r["status"]) for r in recs)
-    refused = [r for r in recs if r["status"] == 429 and str(r.get("code", "")).startswith("budget_")]
-    refused_by = collections.Counter(f"{r['team']}:{r['code']}" for r in refused)
-    ok = [r for r in recs if r["status"] == 200 and r.get("valid")]
-    considered = n - len(refused)
-    failures = collections.Counter(f"{r['status']}:{r.get('code')}" for r in recs
-                                   if r not in ok and r not in refused) if n < 200_000 else {}
-    lat_ok = [r["latency_ms"] for r in ok]
-    lat_all = [r["latency_ms"] for r in recs]
-    fb = collections.Counter(r["fallback"] for r in ok if r.get("fallback"))
-
-    # Ledger vs responses: every 200 recorded exactly once, nothing recorded for a failed request.
-    ids = [e["request_id"] for e in entries]
-    dup = [k for k, c in collections.Counter(ids).items() if c > 1]
-    ok_ids = {r["rid"] for r in ok}
-    ledger_ids = set(ids)
-    ledger = {"entries": len(entries), "corrupt_lines": bad_lines, "responses_200": len(ok_ids),
-              "duplicates": len(dup), "ok_without_entry": len(ok_ids - ledger_ids),
-              "entry_without_ok": len(ledger_ids - ok_ids),
-              "request_id_echoed": all(r.get("rid_echo") == r["rid"] for r in recs if r["status"] != "exc")}
-    ledger["exact"] = (ledger["duplicates"] == 0 and ledger["ok_without_entry"] == 0 and
-                       ledger["entry_without_ok"] == 0 and bad_lines == 0)
-
-    # Budgets: Redis counters == Σ ledger per team (no leaked reservation), ≤ limit (no overrun).
-    per_team: dict[str, dict] = {}
-    for t in TEAMS:
-        es = [e for e in entries if e["team"] == t]
-        led_tokens = sum(e["prompt_tokens"] + e["completion_tokens"] for e in es)
-        led_nano = sum(e["cost_nano_usd"] for e in es)
-        b = TEAMS[t][1]
-        lim_t = b.get("tokens_per_day")
-        lim_n = int(Decimal(b["usd_per_month"]) * 10**9) if "usd_per_month" in b else None
-        red = rs["teams"][t]
-        per_team[t] = {"redis_tokens": red["tokens"], "ledger_tokens": led_tokens, "redis_nano_usd": red["nano"],
-                       "ledger_nano_usd": led_nano, "tokens_limit": lim_t, "nano_usd_limit": lim_n,
-                       "leak_tokens": red["tokens"] - led_tokens, "leak_nano_usd": red["nano"] - led_nano,
-                       "overrun": bool((lim_t is not None and red["tokens"] > lim_t) or
-                                       (lim_n is not None and red["nano"] > lim_n)),
-                       "refused": sum(c for k, c in refused_by.items() if k.startswith(t + ":"))}
-    cmd = rs["commands"]
-    reserve_calls = sum(cmd.get(k, {}).get("calls", 0) - cmd.get(k, {}).get("failed", 0) -
-                        cmd.get(k, {}).get("rejected", 0) for k in ("evalsha", "eval"))
-    budget_rejections = int(sum(v for k, v in counters.items()
-                                if k.startswith("tierwise_router_rejections_total")
-                                and ('reason="tokens_per_day"' in k or 'reason="usd_per_month"' in k)))
-    settles = cmd.get("multi", {}).get("calls", 0)
-    budgets = {"per_team": per_team, "reserve_script_calls": reserve_calls, "budget_refusals_router": budget_rejections,
-               "reservations_made": reserve_calls - budget_rejections, "settlements_and_releases": settles,
-               "redis_commands": cmd}
-    budgets["exact"] = (all(v["leak_tokens"] == 0 and v["leak_nano_usd"] == 0 and not v["overrun"]
-                            for v in per_team.values()) and budgets["reservations_made"] == settles)
-    wrong_refusals = sum(v["refused"] for t, v in per_team.items() if not t.startswith("tight"))
-    rate = len(ok) / considered if considered else 0.0
-    res = {
-        "faults": faults, "tier2_healthy": name in TIER2_HEALTHY, "requests": n, "wall_s": round(wall, 2),
-        "throughput_rps": round(n / wall, 1), "loadavg_before": load0,
-        "status_counts": dict(by_status), "ok": len(ok), "budget_refused": len(refused),
-        "budget_refused_by": dict(refused_by), "refused_with_room": wrong_refusals,
-        "success_rate": round(rate, 5), "failures": dict(failures),
-        "fallbacks_by_reason": dict(fb), "fallback_share": round(sum(fb.values()) / len(ok), 4) if ok else None,
-        "tier2_share": round(sum(1 for r in ok if r.get("tier") == "2") / len(ok), 4) if ok else None,
-        "latency_ok_ms": {"p50": _r(pct(lat_ok, 50)), "p99": _r(pct(lat_ok, 99)), "p999": _r(pct(lat_ok, 99.9)),
-                          "max": _r(max(lat_ok) if lat_ok else None),
-                          "mean": _r(statistics.fmean(lat_ok) if lat_ok else None)},
-        "latency_all_ms": {"p50": _r(pct(lat_all, 50)), "p99": _r(pct(lat_all, 99))},
-        "error_envelopes_valid": all(r.get("valid") for r in recs if r["status"] not in (200, "exc")),
-        "stub_faults_served": stub_stats, "router_counters": counters, "budgets": budgets, "ledger": ledger,
-    }
-    res["target_met"] = (rate >= 0.999 if res["tier2_healthy"] else None)
-    return res
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
 
 
 def main() -> None:
@@ -470,11 +254,13 @@ def main() -> None:
         quiet = wait_quiet(float(lim), float(mx or 600))
         print(f"wait-quiet: {quiet}", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="tw-faults-"))
-    (tmp / "stubs.py").write_text(STUBS)
     ports = {k: free_port() for k in ("t1a", "t1b", "t2", "control")}
-    redis_proc, redis_url = start_redis(tmp)
-    stubs = subprocess.Popen([PY, str(tmp / "stubs.py"), str(ports["t1a"]), str(ports["t1b"]), str(ports["t2"]),
-                              str(ports["control"]), str(a.seed), str(REPO / "workloads" / "router" / "tests")],
+    redis_exe = shutil.which("redis-server")
+    if redis_exe is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server; the Makefile's .make/system)")
+    redis_proc, redis_url = start_redis(redis_exe, tmp, new_session=True)
+    stubs = subprocess.Popen([PY, str(REPO / "bench" / "_faults_stubs.py"), str(ports["t1a"]), str(ports["t1b"]), str(ports["t2"]),
+                              str(ports["control"]), str(a.seed), str(ROUTER_TESTS)],
                              start_new_session=True)
     load_start = [round(x, 2) for x in os.getloadavg()]
     results = {}
@@ -488,12 +274,7 @@ def main() -> None:
                   f"p99={r['latency_ok_ms']['p99']} ms budgets_exact={r['budgets']['exact']} "
                   f"ledger_exact={r['ledger']['exact']} failures={r['failures']}", flush=True)
     finally:
-        for p in (stubs, redis_proc):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_groups([stubs, redis_proc], 10)
         shutil.rmtree(tmp, ignore_errors=True)
     meta = metadata(a.label, clients=a.clients, duration_s=a.duration_s, hang_s=a.hang_s,
                     tier1_timeout_s=a.tier1_timeout_s, max_tokens=a.max_tokens, seed=a.seed,
@@ -501,7 +282,8 @@ def main() -> None:
                     teams={t: b for t, (_, b) in TEAMS.items()})
     meta["loadavg_start"] = load_start
     meta["wait_quiet"] = quiet
-    meta["uncommitted_router_files"] = dirty_paths("workloads/router", "bench/router_faults.py")
+    meta["uncommitted_router_files"] = dirty_paths("workloads/router", "bench/router_faults.py", "bench/_faults_check.py",
+                                                   "bench/_faults_stubs.py", "bench/_router_load.py")
     meta["router_package"] = router_package(PY)
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["setup"] = ("router: `tierwise-router serve` (1 worker), Redis budgets (redis-server on loopback), "

@@ -25,12 +25,15 @@ LiteLLM runs in a second phase (direct → litellm rounds on 32 connections, ``-
 default 100 req/s) because it saturates below that here and its leftover backlog would otherwise
 load the router's runs. ``os.getloadavg()`` is recorded before each run: other engineers share
 this machine. Writes bench/results/router_overhead/<label>.json with raw samples (µs).
+
+This file owns the scenario (the stub, the router and LiteLLM set-up, the interleaved rounds, the
+added-latency arithmetic and the result JSON); the load generator and one measured run are in
+``_openloop.py``, the loopback plumbing shared with the other router benches in ``_router_load.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -38,21 +41,20 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
 from _meta import dirty_paths, router_package, wait_quiet  # noqa: E402
+from _openloop import loadgen, run_child  # noqa: E402
+from _router_load import free_port, metric_lines, pct, start_router, stop_groups, wait_http  # noqa: E402
 KEY = "sk-bench"
 
 STUB = textwrap.dedent('''
@@ -73,192 +75,6 @@ STUB = textwrap.dedent('''
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health),
                             Route("/metrics", metrics)])
 ''')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else float("nan")
-
-
-def loadgen(url: str, rate: int, duration_s: float, body: bytes, auth: str, conns: int) -> dict:
-    """Open-loop load in this process (run as ``--loadgen`` in a child process). Returns samples.
-
-    ``conns`` > 0: that many keep-alive connections, opened before the clock starts and used in
-    round-robin order (the least recently used idle connection sends next, as a proxy's pool
-    spreads work); a request scheduled while all of them are busy waits in a FIFO, and its latency
-    still counts from its scheduled time. ``conns`` == 0: a new TCP connection per request
-    (``connection: close``), as a client without pooling does."""
-    import collections
-
-    import httptools
-    import uvloop
-    from urllib.parse import urlsplit
-
-    u = urlsplit(url)
-    head = (f"POST {u.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\ncontent-type: application/json\r\n"
-            f"authorization: Bearer {auth}\r\ncontent-length: {len(body)}\r\n")
-    req = (head + ("connection: close\r\n" if conns == 0 else "") + "\r\n").encode() + body
-    n = int(rate * duration_s)
-    lat: list[int] = []
-    st = {"failed": 0, "done": 0, "statuses": {}, "connects": 0, "live": 0, "max_backlog": 0}
-    idle: collections.deque = collections.deque()
-    backlog: collections.deque = collections.deque()  # scheduled times waiting for a free connection
-    pc = time.perf_counter  # uvloop's loop.time() has 1 ms resolution
-
-    class Conn(asyncio.Protocol):
-        def __init__(self) -> None:
-            self.parser = httptools.HttpResponseParser(self)
-            self.sched = 0.0
-            self.busy = False
-            self.transport = None
-
-        def connection_made(self, t):  # noqa: ANN001
-            self.transport = t
-            st["connects"] += 1
-            st["live"] += 1
-
-        def send(self, sched: float) -> None:
-            self.sched, self.busy = sched, True
-            self.transport.write(req)
-
-        def data_received(self, data: bytes) -> None:
-            try:
-                self.parser.feed_data(data)
-            except httptools.HttpParserError:
-                self._fail()
-
-        def on_message_complete(self) -> None:
-            code = self.parser.get_status_code()
-            st["done"] += 1
-            if code == 200:
-                lat.append(int((pc() - self.sched) * 1e6))
-            else:
-                st["failed"] += 1
-                st["statuses"][code] = st["statuses"].get(code, 0) + 1
-            self.busy = False
-            if conns and self.parser.should_keep_alive():
-                if backlog:
-                    self.send(backlog.popleft())
-                else:
-                    idle.append(self)
-            else:
-                self.transport.close()
-
-        def _fail(self) -> None:
-            if self.busy:
-                self.busy = False
-                st["done"] += 1
-                st["failed"] += 1
-            self.transport.close()
-
-        def connection_lost(self, exc) -> None:  # noqa: ANN001
-            st["live"] -= 1
-            if self in idle:
-                idle.remove(self)
-            self._fail()
-
-    async def run() -> float:
-        loop = asyncio.get_running_loop()
-
-        async def fresh(sched: float) -> None:
-            try:
-                _, c = await loop.create_connection(Conn, u.hostname, u.port)
-            except OSError:
-                st["done"] += 1
-                st["failed"] += 1
-                return
-            c.send(sched)
-
-        for _ in range(conns):  # the pool exists before the clock starts (a warm client)
-            _, c = await loop.create_connection(Conn, u.hostname, u.port)
-            idle.append(c)
-        t0 = pc() + 0.05
-        i = 0
-        start = pc()
-        while i < n:
-            now = pc()
-            while i < n and t0 + i / rate <= now:
-                sched = t0 + i / rate
-                if conns == 0:
-                    loop.create_task(fresh(sched))
-                else:
-                    while idle and idle[0].transport.is_closing():
-                        idle.popleft()
-                    if idle:
-                        idle.popleft().send(sched)
-                    elif st["live"] == 0:  # every pooled connection was closed under us
-                        st["done"] += 1
-                        st["failed"] += 1
-                    else:
-                        backlog.append(sched)
-                        st["max_backlog"] = max(st["max_backlog"], len(backlog))
-                i += 1
-            if i < n:
-                await asyncio.sleep(max(0.0, t0 + i / rate - pc()))
-        deadline = pc() + 30
-        while st["done"] < n and pc() < deadline:
-            await asyncio.sleep(0.005)
-        return pc() - start
-
-    wall = uvloop.run(run())
-    unanswered = n - st["done"]
-    return {"sent": n, "completed": len(lat), "failed": st["failed"] + unanswered, "wall_s": round(wall, 3),
-            "statuses_failed": {str(k): v for k, v in st["statuses"].items()}, "unanswered": unanswered,
-            "connects": st["connects"], "max_backlog": st["max_backlog"], "samples_us": lat}
-
-
-def summarise(r: dict) -> dict:
-    lat = r["samples_us"]
-    out = {k: r[k] for k in ("sent", "completed", "failed", "wall_s", "unanswered", "statuses_failed", "connects",
-                             "max_backlog")}
-    out.update({"throughput_rps": round(len(lat) / r["wall_s"], 1) if r["wall_s"] else 0.0,
-                "latency_p50_ms": round(pct(lat, 50) / 1000, 3), "latency_p90_ms": round(pct(lat, 90) / 1000, 3),
-                "latency_p99_ms": round(pct(lat, 99) / 1000, 3), "latency_p999_ms": round(pct(lat, 99.9) / 1000, 3),
-                "latency_max_ms": round(max(lat) / 1000, 3) if lat else None,
-                "latency_mean_ms": round(statistics.fmean(lat) / 1000, 3) if lat else None,
-                "samples_us": lat})
-    return out
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process, in clock ticks (Linux /proc)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(f[11]) + int(f[12])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def run_child(url: str, rate: int, duration_s: float, body: bytes, auth: str, conns: int = 32,
-              cpu_pid: int | None = None) -> dict:
-    """One load run in a fresh child process (the generator never shares an interpreter with anything)."""
-    load = os.getloadavg()
-    c0 = cpu_ticks(cpu_pid) if cpu_pid else 0
-    p = subprocess.run([PY, __file__, "--loadgen", url, str(rate), str(duration_s), auth, str(conns)],
-                       input=body, capture_output=True, check=True, timeout=duration_s + 90)
-    r = summarise(json.loads(p.stdout))
-    r["loadavg_before"] = [round(x, 2) for x in load]
-    if cpu_pid:  # the measured server's CPU over the run (includes the child's start-up, ~0.2 s idle)
-        r["server_cpu_ms_per_req"] = round((cpu_ticks(cpu_pid) - c0) * 1000 / os.sysconf("SC_CLK_TCK")
-                                           / max(1, r["sent"]), 4)
-    return r
 
 
 LITELLM_KEY = "sk-0123456789abcdef0123456789abcdef"  # loopback-only throwaway master key
@@ -318,7 +134,7 @@ def main() -> None:
     ap.add_argument("--loadgen", nargs=5, metavar=("URL", "RATE", "DURATION_S", "KEY", "CONNS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.loadgen:
-        url, rate, dur, key, conns = a.loadgen
+        url, rate, dur, key, conns = a.loadgen  # what _openloop.py's __main__ does, kept for old invocations
         sys.stdout.write(json.dumps(loadgen(url, int(rate), float(dur), sys.stdin.buffer.read(), key, int(conns))))
         return
     random.seed(a.seed)
@@ -356,14 +172,8 @@ def main() -> None:
                         "TIERWISE_ROUTER_LEDGER_FSYNC": "batch", "TIERWISE_ROUTER_LOG_LEVEL": "INFO"} | extra
     common = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
               "--host", "127.0.0.1"]
-    router_log = open(tmp / "router.log", "wb")
-    # The router is started the way users start it: the installed `tierwise-router serve` console script.
-    cli = Path(PY).parent / "tierwise-router"
     procs = [subprocess.Popen([PY, "-m", "uvicorn", "stub:app", "--app-dir", str(tmp), "--port", str(up_port), *common],
-                              start_new_session=True),
-             subprocess.Popen([str(cli), "serve", "--host", "127.0.0.1", "--port", str(rt_port)], env=env,
-                              start_new_session=True, stderr=router_log)]
-    router_pid = procs[1].pid
+                              start_new_session=True)]
     litellm = None if a.no_litellm or not Path(a.litellm).exists() else a.litellm
     litellm_version = None
     if litellm:
@@ -383,8 +193,10 @@ def main() -> None:
 
     load_start = [round(x, 2) for x in os.getloadavg()]
     try:
+        # The router is started the way users start it: the installed `tierwise-router serve` console script.
+        procs.append(start_router(env, rt_port, tmp / "router.log", stdout_to_log=False, timeout_s=30))
+        router_pid = procs[1].pid
         wait_http(f"http://127.0.0.1:{up_port}/health")
-        wait_http(f"http://127.0.0.1:{rt_port}/healthz")
         body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Say ok."}],
                            "max_tokens": 1}).encode()
         targets = {"direct": (f"http://127.0.0.1:{up_port}/v1/chat/completions", KEY),
@@ -430,22 +242,14 @@ def main() -> None:
         if litellm:
             start_litellm()
             litellm_results = phase(["32"], [int(x) for x in a.litellm_rates.split(",")], ["direct", "litellm"])
-        with urllib.request.urlopen(f"http://127.0.0.1:{rt_port}/metrics", timeout=10) as resp:
-            router_metrics = [ln for ln in resp.read().decode().splitlines()
-                              if ln.startswith(("tierwise_router_upstream_errors_total", "tierwise_router_requests_total",
+        router_metrics = metric_lines(rt_port, ("tierwise_router_upstream_errors_total", "tierwise_router_requests_total",
                                                 "tierwise_router_fallbacks_total", "tierwise_router_rejections_total",
                                                 "tierwise_router_gc_pause_seconds_bucket",
                                                 "tierwise_router_gc_pause_seconds_count",
                                                 "tierwise_router_event_loop_lag_seconds_bucket",
-                                                "tierwise_router_event_loop_lag_seconds_count"))]
+                                                "tierwise_router_event_loop_lag_seconds_count"))
     finally:
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(p.pid, signal.SIGKILL)
-        router_log.close()
+        stop_groups(procs, 20)
     ledger_lines = sum(sum(1 for _ in open(f, "rb"))  # active file + segments sealed by rotation/shutdown
                        for f in [tmp / "ledger.jsonl", *(tmp / "sealed").glob("*.jsonl")] if f.exists())
     log_lines = sum(1 for _ in open(tmp / "router.log", "rb"))
