@@ -16,7 +16,7 @@ from aiohttp import web
 # ------------------------------------------------------------------------------------ faults (tests, bench)
 async def reset_mid_response(request: web.Request, body: bytes) -> web.StreamResponse:
     """Status line, headers (Content-Length of the whole ``body``) and half the body, then a TCP reset
-    (SO_LINGER 0 + abort). Used by tests/test_faults.py and bench/router_faults.py."""
+    (SO_LINGER 0 + abort). Used by tests/test_faults.py and bench/router_faults.py (its stub process, bench/_faults_stubs.py)."""
     resp = web.StreamResponse(headers={"content-type": "application/json", "content-length": str(len(body))})
     await resp.prepare(request)
     await resp.write(body[: len(body) // 2])
