@@ -23,5 +23,5 @@ def test_request_lines_follow_the_convention(make_guard, make_settings, capsys):
     assert (req["service"], req["logger"], req["level"]) == (s.service_name, "tierwise.guardrails", "info")
     assert (req["route"], req["status"], req["team"], req["direction"]) == ("/v1/check", 200, "t1", "input")
     assert req["decision"] == r.json()["decision"] and req["latency_ms"] > 0
-    assert by_event["unknown request fields"]["unknown_fields"] == ["future_field"]
+    assert by_event["unknown_request_fields"]["unknown_fields"] == ["future_field"]
     assert "ann@example.org" not in out

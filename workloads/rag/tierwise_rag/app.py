@@ -166,9 +166,9 @@ async def _staging_sweeper(kb: KnowledgeBase, every_s: float, stop: asyncio.Even
         try:
             dropped = await asyncio.to_thread(kb.expire_staging)
             if dropped:
-                log.info("staging expired", extra={"dropped": dropped})
+                log.info("staging_expired", extra={"dropped": dropped})
         except Exception:
-            log.exception("staging sweep failed")
+            log.exception("staging_sweep_failed")
 
 
 async def _sqs_loop(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event) -> None:  # pragma: no cover - needs AWS
@@ -184,5 +184,5 @@ async def _sqs_loop(settings: Settings, kb: KnowledgeBase, stop: asyncio.Event) 
         try:
             await asyncio.to_thread(consumer.poll_once)
         except Exception:
-            log.exception("sqs poll failed")
+            log.exception("sqs_poll_failed")
             await asyncio.sleep(5)

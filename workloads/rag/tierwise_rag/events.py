@@ -101,7 +101,7 @@ class S3EventApplier:
         for ev in events:
             src = route(ev, self.sources)
             if src is None:
-                log.warning("s3 event for unmapped object", extra={"bucket": ev.bucket, "s3_event": ev.event_name})
+                log.warning("s3_event_unmapped_object", extra={"bucket": ev.bucket, "s3_event": ev.event_name})
                 continue
             doc_id = f"s3://{ev.bucket}/{ev.key}"
             if ev.action == "delete":
@@ -148,7 +148,7 @@ class SqsConsumer:
             try:
                 self.applier.apply(events)
             except Exception:  # leave the message: SQS redelivers after the visibility timeout
-                log.exception("failed to apply S3 events; message left for redelivery")
+                log.exception("s3_events_apply_failed_message_kept")
                 stats["failed"] += 1
                 continue
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])

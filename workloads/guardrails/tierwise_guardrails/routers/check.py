@@ -17,7 +17,7 @@ log = logging.getLogger("tierwise.guardrails")
 @router.post("/v1/check", response_model=CheckResult, responses={202: {"model": CheckResult}, 413: {}})
 async def check(body: CheckRequest, request: Request, guard: GuardDep, metrics: MetricsDep):
     if body.model_extra:
-        log.info("unknown request fields", extra={"unknown_fields": sorted(body.model_extra)})
+        log.info("unknown_request_fields", extra={"unknown_fields": sorted(body.model_extra)})
     messages = [m.model_dump() for m in body.messages] if body.messages is not None else None
     try:
         # CPU-bound (NER): run off the event loop so health probes stay responsive.

@@ -6,7 +6,7 @@ A line is one JSON object, written to stdout, with these keys first:
     level    debug | info | warning | error | critical
     service  the service's name ("router", "rag", ...), from its settings
     logger   the stdlib logger's name ("tierwise.rag.api", ...)
-    event    what happened, a short snake_case or plain-words name ("chat", "request", ...)
+    event    what happened, a short snake_case name ("chat", "request", "step_done", ...)
 
 then the call's structured fields (``log.info("chat", extra={"team": ..., "status": ...})``),
 ``exc_info`` when an exception is logged, and ``trace_id``/``span_id`` (hex, as OTel writes them)

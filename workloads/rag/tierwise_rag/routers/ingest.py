@@ -98,7 +98,7 @@ async def stage_documents(
 @router.post("/collections/{name}/staging/{staging_id}/commit", response_model=IngestResponse)
 async def commit_staging(name: str, staging_id: str, body: CommitStagingRequest, kb: KBDep, team: TeamDep, request: Request) -> IngestResponse:
     report = await asyncio.to_thread(kb.commit_staging, team, name, staging_id, promote=body.promote)
-    log.info("staging committed", extra={"collection": name, "team": team, "version": report.version, "promoted": report.promoted})
+    log.info("staging_committed", extra={"collection": name, "team": team, "version": report.version, "promoted": report.promoted})
     return _response(report, report.results, request)
 
 
