@@ -195,11 +195,11 @@ class MemoEmbedder:
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
         self.inner, self.name, self.dim, self._memo = inner, inner.name, inner.dim, {}
 
-    def embed(self, texts: list[str], *, batch_size: int = 8):  # type: ignore[no-untyped-def]
+    def embed(self, texts: list[str], **kw):  # type: ignore[no-untyped-def]
         import numpy as np
 
         if len(texts) != 1:
-            return self.inner.embed(texts, batch_size=batch_size)
+            return self.inner.embed(texts, **kw)
         if texts[0] not in self._memo:
             self._memo[texts[0]] = self.inner.embed(texts)
         return np.array(self._memo[texts[0]])

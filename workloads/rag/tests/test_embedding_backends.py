@@ -102,3 +102,19 @@ def test_token_counts_add_up_over_whitespace_joins(backends) -> None:
         for i in range(len(pieces) - 1):
             a, b = pieces[i], pieces[i + 1]
             assert onnx.count_tokens(a + sep + b) == onnx.count_tokens(a) + onnx.count_tokens(b), (a, b)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_a_vector_depends_only_on_its_text(onnx_cache, quantized) -> None:
+    """A multi-text call (ingestion, two texts at a time) gives each text the vector a call with that
+    text alone gives (the query path). With the int8 graph, batching texts padded together did not:
+    dynamic quantization scales activations per tensor, so companions and padding moved a vector."""
+    emb = OnnxMiniLMEmbedder(threads=1, batch_threads=2, cache_dir=onnx_cache, quantized=quantized)
+    alone = np.stack([emb.embed([t])[0] for t in TEXTS])
+    together = emb.embed(TEXTS)
+    reordered = emb.embed(TEXTS[::-1])[::-1]
+    assert np.abs(together - alone).max() < 1e-6 and np.abs(reordered - alone).max() < 1e-6
+    padded = emb.embed(TEXTS, batch_size=len(TEXTS))  # the old way: one padded batch
+    assert np.all(_cos(padded, alone) > 0.97)
+    if quantized:
+        assert np.abs(padded - alone).max() > 1e-3  # why the default is one text per call

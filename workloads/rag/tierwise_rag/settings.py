@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     onnx_cache_dir: Path | None = Field(None, description="where the exported ONNX graph is kept; unset = $XDG_CACHE_HOME/tierwise-rag/onnx")
     embed_threads: int = Field(1, ge=1, le=64, description="intra-op threads; 1 keeps query latency steady on a busy node")
     embed_quantized: bool = Field(False, description="onnx only: dynamic int8 graph (~2x less CPU; vectors differ, so its own version ids)")
-    embed_batch_threads: int = Field(2, ge=1, le=64, description="intra-op threads for ingestion batches (onnx backend)")
+    embed_batch_threads: int = Field(2, ge=1, le=64, description="onnx: texts an ingestion call embeds at once, each on one thread")
     chunk_max_tokens: int = Field(200, ge=16, le=256)
     chunk_overlap_tokens: int = Field(32, ge=0)
     max_document_bytes: int = Field(2 * 1024 * 1024, ge=1024)
