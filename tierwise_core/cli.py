@@ -63,8 +63,8 @@ def synth(
 
     try:
         do_synth(environment, out)
-    except ValueError as e:  # construct-level validation: a bad combination the model let through
-        _err(f"{env}: {e}")
+    except (ValueError, FileNotFoundError) as e:  # a bad combination the model let through, or a forked
+        _err(f"{env}: {e}")                         # environment whose observability files were never generated
         raise typer.Exit(EXIT_CONFIG)
     if quiet:
         return

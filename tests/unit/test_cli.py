@@ -51,3 +51,19 @@ def test_envs_lists_shipped_environments(tierwise_exe):
 def test_unknown_subcommand_without_plugin_exits_2(tierwise_exe):
     r = run_cli(tierwise_exe, "no-such-plugin-xyz")
     assert r.returncode == 2 and "tierwise-no-such-plugin-xyz" in r.stderr
+
+
+def test_forked_environment_without_observability_files_exits_2_with_the_command(tmp_path, tierwise_exe):
+    """A fork adds `environments/<new>.yaml` but has not generated its observability files yet: one message naming
+    the missing file and the command that writes it, no traceback, nothing written."""
+    d = yaml.safe_load((REPO / "environments" / "dev.yaml").read_text())
+    d["name"] = "fork-without-observability"
+    env = tmp_path / "fork.yaml"
+    env.write_text(yaml.safe_dump(d))
+    out = tmp_path / "cdktf.out"
+    r = run_cli(tierwise_exe, "synth", "--env", str(env), "--out", str(out))
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "fork-without-observability" in r.stderr and "make generate-observability" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fork.yaml"]  # no temp dirs left
