@@ -53,20 +53,14 @@ class EgressPath:
                 yield result(m, UNKNOWN, sg, f"{sg.address}: egress is an expression ({sg.body['egress']!r})")
             else:
                 yield result(m, PASS, sg, f"{sg.address}: no egress to the internet")
-        for r in index.of_type("aws_security_group_rule"):
-            if r.body.get("type") != "egress":
-                continue
-            cidrs = [str(c) for c in as_list(r.body.get("cidr_blocks")) + as_list(r.body.get("ipv6_cidr_blocks"))]
+        # Standalone egress rules, in both resource shapes: (rule, its destination CIDRs).
+        rules = [(r, [str(c) for c in as_list(r.body.get("cidr_blocks")) + as_list(r.body.get("ipv6_cidr_blocks"))])
+                 for r in index.of_type("aws_security_group_rule") if r.body.get("type") == "egress"]
+        rules += [(r, [str(x) for x in (r.body.get("cidr_ipv4"), r.body.get("cidr_ipv6")) if x])
+                  for r in index.of_type("aws_vpc_security_group_egress_rule")]
+        for r, cidrs in rules:
             sg = index.resolve(r.stack, r.body.get("security_group_id"), "aws_security_group")
             bad = sorted({c for c in cidrs if c in ANY})
-            if bad and not _sg_exempt(index, sg):
-                yield result(m, FAIL, r, f"{r.address}: egress rule to {bad}; scope it to the VPC CIDR", finding=f"Egress::{bad[0]}")
-            else:
-                yield result(m, PASS, r, f"{r.address}: egress rule scoped")
-        for r in index.of_type("aws_vpc_security_group_egress_rule"):
-            c = [str(x) for x in (r.body.get("cidr_ipv4"), r.body.get("cidr_ipv6")) if x]
-            sg = index.resolve(r.stack, r.body.get("security_group_id"), "aws_security_group")
-            bad = sorted({x for x in c if x in ANY})
             if bad and not _sg_exempt(index, sg):
                 yield result(m, FAIL, r, f"{r.address}: egress rule to {bad}; scope it to the VPC CIDR", finding=f"Egress::{bad[0]}")
             else:
