@@ -152,7 +152,7 @@ def test_agent_killed_while_waiting_for_approval_resumes_without_repeating_steps
     assert [t["id"] for t in tickets] == [ticket]  # no second approval request after the restart
     # the second agent's log lines follow the shared convention (docs/logging.md) and say what it skipped
     lines = check_lines("\n".join(ln for ln in (p["tmp"] / "agent-2.log").read_text().splitlines() if ln.startswith("{")))
-    assert {ln["service"] for ln in lines} == {"agents"}
+    assert {ln["service"] for ln in lines} == {"tierwise-agents"}
     assert ["plan", "tool:kb-search"] == [ln["step"] for ln in lines if ln["event"] == "step_skipped"]
     assert [ln["tasks_done"] for ln in lines if ln["event"] == "exit"] == [1]
     # the queue is drained and the router metered both calls to the agent's own principal

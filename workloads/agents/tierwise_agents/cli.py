@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-SERVICE = "agents"
+SERVICE = "tierwise-agents"
 
 
 def build_worker(settings, program):

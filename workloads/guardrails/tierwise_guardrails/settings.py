@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERWISE_GUARDRAILS_", extra="forbid", frozen=True)
 
     env: Literal["dev", "staging", "prod"] = "dev"
-    service_name: str = "guardrails"
+    service_name: str = "tierwise-guardrails"
     max_input_bytes: int = Field(64 * 1024, gt=0, description="Requests whose text exceeds this get 413.")
     enable_ner: bool = True
     ner_engine: Literal["numpy", "spacy"] = Field(

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERWISE_RAG_", env_nested_delimiter="__", extra="forbid")
 
     env: Literal["dev", "staging", "prod"] = "dev"
-    service_name: str = "rag"
+    service_name: str = "tierwise-rag"
     # storage: local mode (path or in-memory) unless a URL is given
     qdrant_url: str | None = Field(None, description="Qdrant server URL, e.g. http://qdrant.rag.svc:6333; unset = local mode")
     qdrant_api_key: SecretStr | None = None
