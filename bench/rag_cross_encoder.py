@@ -160,8 +160,48 @@ def cross_encoder_columns(kb, name: str, queries: dict[str, str], fusion, model_
     return out
 
 
+def _minmax(x):  # type: ignore[no-untyped-def]
+    lo, hi = float(x.min()), float(x.max())
+    return x * 0.0 if hi - lo < 1e-12 else (x - lo) / (hi - lo)
+
+
+def ce_study(kb, name: str, queries: dict[str, str], ce, n: int, betas: tuple[float, ...]) -> dict:  # type: ignore[no-untyped-def]
+    """The top ``n`` hybrid chunks of every query reranked by ``ce``, timed as the service runs it (hybrid
+    retrieval, then one ``CrossEncoderReranker.scores`` call), and ordered by
+    ``beta * minmax(ce) + (1 - beta) * minmax(fused)`` for each beta (beta = 1: the cross-encoder alone,
+    exactly what ``rerank=true`` returns; the combination is ``CrossEncoderReranker(fused_weight=1 - beta)``)."""
+    import numpy as np
+
+    qids = sorted(queries)
+    for q in qids[:3]:
+        ce.scores(queries[q], [chunk_text(h) for h in kb.retrieve(TEAM, [name], queries[q], top_k=n, mode="hybrid").hits])
+    runs: dict[float, dict] = {b: {} for b in betas}
+    wall, cpu, ce_wall, ce_cpu = [], [], [], []
+    for q in qids:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        hits = kb.retrieve(TEAM, [name], queries[q], top_k=n, mode="hybrid").hits
+        t1, c1 = time.perf_counter(), time.thread_time()
+        logits = ce.scores(queries[q], [chunk_text(h) for h in hits]).astype(np.float64)
+        t2, c2 = time.perf_counter(), time.thread_time()
+        wall.append((t2 - t0) * 1000)
+        cpu.append((c2 - c0) * 1000)
+        ce_wall.append((t2 - t1) * 1000)
+        ce_cpu.append((c2 - c1) * 1000)
+        fused = np.array([h.score for h in hits], dtype=np.float64)
+        for b in betas:
+            comb = logits if b == 1.0 else b * _minmax(logits) + (1.0 - b) * _minmax(fused)
+            runs[b][q] = fold_docs([hits[i].doc_id for i in np.argsort(-comb, kind="stable")])
+    out = {f"beta_{b}": score(runs[b], qids) for b in betas}
+    out["latency"] = {"total_p50_ms": round(percentile(wall, 0.5), 2), "total_p99_ms": round(percentile(wall, 0.99), 2),
+                      "total_thread_cpu_p50_ms": round(percentile(cpu, 0.5), 2), "total_thread_cpu_p99_ms": round(percentile(cpu, 0.99), 2),
+                      "rerank_p50_ms": round(percentile(ce_wall, 0.5), 2), "rerank_p99_ms": round(percentile(ce_wall, 0.99), 2),
+                      "rerank_thread_cpu_p50_ms": round(percentile(ce_cpu, 0.5), 2), "rerank_thread_cpu_p99_ms": round(percentile(ce_cpu, 0.99), 2),
+                      "queries": len(qids), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)}
+    return out
+
+
 def eval_corpus(embedder, name: str, queries: dict[str, str], docs: dict[str, str], chosen: dict, models: dict[str, Path],  # type: ignore[no-untyped-def]
-                threads: int, max_tokens: int) -> dict:
+                threads: int, max_tokens: int, betas: tuple[float, ...]) -> dict:
     """Held-out corpus: hybrid and the convex reranker with the fold's settings, then the cross-encoder(s) at N = 20 / 50."""
     from tierwise_rag.engine import FusionConfig
     from tierwise_rag.lexical import LexicalConfig
@@ -174,11 +214,9 @@ def eval_corpus(embedder, name: str, queries: dict[str, str], docs: dict[str, st
     res = {"hybrid": evaluate(kb, name, queries, mode="hybrid", rerank=False, top_k=30),
            "hybrid_rerank": evaluate(kb, name, queries, mode="hybrid", rerank=True, top_k=30)}
     for graph, path in models.items():
-        kb.reranker = CrossEncoderReranker(path, threads=threads, max_tokens=max_tokens)
+        ce = CrossEncoderReranker(path, threads=threads, max_tokens=max_tokens)
         for n in (20, 50):
-            kb.rerank_depth = n
-            # N candidates reranked: ask for min(N, 30) chunks (the retriever's head is max(depth, top_k))
-            res[f"hybrid_ce_{graph}_n{n}"] = evaluate(kb, name, queries, mode="hybrid", rerank=True, top_k=min(n, 30))
+            res[f"hybrid_ce_{graph}_n{n}"] = ce_study(kb, name, queries, ce, n, betas)
             print(f"  {name} {graph} N={n}: {res[f'hybrid_ce_{graph}_n{n}']}", file=sys.stderr)
     print(f"  {name} hybrid {res['hybrid']['ndcg_at_10']} convex {res['hybrid_rerank']['ndcg_at_10']}", file=sys.stderr)
     return res
@@ -204,6 +242,9 @@ def main() -> int:
     ap.add_argument("--onnx-cache", type=Path, default=None)
     ap.add_argument("--corpora", default=",".join(CORPORA), help="loco: held-out corpora to evaluate")
     ap.add_argument("--graphs", default="int8", help="loco: comma list of fp32,int8 graphs to evaluate")
+    ap.add_argument("--skip-confirm", action="store_true", help="loco: held-out corpora only (no all-corpora model, no confirmation corpus)")
+    ap.add_argument("--reuse", action="store_true", help="loco: use fold models already in --out when their training.json matches")
+    ap.add_argument("--betas", default="1.0,0.5", help="loco: cross-encoder share of the final score (1 = cross-encoder alone)")
     args = ap.parse_args()
 
     from tierwise_rag.embedding import OnnxMiniLMEmbedder
@@ -224,9 +265,16 @@ def main() -> int:
         print(f"mined {n}: {len(examples[n])} questions, {sum(len(e['neg']) for e in examples[n])} negatives", file=sys.stderr)
 
     def fit(names: list[str], out: Path) -> dict[str, Path]:
+        paths = {"fp32": out / "fp32", "int8": out / "int8"}
+        if args.reuse and all((p / "training.json").is_file() for p in paths.values()):
+            m = json.loads((paths["int8"] / "training.json").read_text())
+            if m.get("trained_on") == names and all(m.get(k) == v for k, v in hp.items() if k != "torch_threads"):
+                print(f"reusing {out} (trained on {names}, same settings)", file=sys.stderr)
+                return paths
+            raise SystemExit(f"{out} holds a model with other data or settings; drop --reuse or the directory")
         ex = [e for n in names for e in examples[n]]
         print(f"training on {names} ({len(ex)} questions) -> {out}", file=sys.stderr)
-        return train(ex, out, **hp, provenance={"trained_on": names, "mine_depth": args.mine_depth})
+        return train(ex, out, **hp, provenance={"trained_on": names, "mine_depth": args.mine_depth, "torch_threads": args.torch_threads})
 
     if args.command == "train":
         paths = fit(train_names, args.out)
@@ -235,6 +283,7 @@ def main() -> int:
 
     loco = json.loads(LOCO_RESULT.read_text())
     graphs = args.graphs.split(",")
+    betas = tuple(float(b) for b in args.betas.split(","))
     t_start = time.perf_counter()
     held: dict[str, dict] = {}
     for name in args.corpora.split(","):
@@ -244,13 +293,13 @@ def main() -> int:
         chosen = loco["held_out"][name]["chosen"]
         held[name] = {"trained_on": train_on, "fold_settings": chosen,
                       "train": json.loads((paths["fp32"] / "training.json").read_text())["train_log"],
-                      "modes": eval_corpus(embedder, name, qs, docs, chosen, {g: paths[g] for g in graphs}, args.threads, args.max_tokens)}
-    paths = fit(list(CORPORA), args.out / "all")
+                      "modes": eval_corpus(embedder, name, qs, docs, chosen, {g: paths[g] for g in graphs}, args.threads, args.max_tokens, betas)}
     confirm: dict[str, dict] = {}
-    for name, loader in CONFIRM.items():
+    for name, loader in ({} if args.skip_confirm else CONFIRM).items():
+        paths = fit(list(CORPORA), args.out / "all")
         qs, docs = loader()
         confirm[name] = {"trained_on": list(CORPORA), "modes": eval_corpus(embedder, name, qs, docs, loco["defaults_all_corpora"], {g: paths[g] for g in graphs},
-                                                                           args.threads, args.max_tokens)}
+                                                                           args.threads, args.max_tokens, betas)}
     out = {"scenario": "rag-cross-encoder",
            "metadata": {**metadata(args.label, **hp, threads=args.threads, mine_depth=args.mine_depth), "load_avg_at_end": os.getloadavg(),
                         "wall_s": round(time.perf_counter() - t_start, 1)},

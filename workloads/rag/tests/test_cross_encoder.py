@@ -84,3 +84,18 @@ def test_engine_orders_hits_by_cross_encoder_scores(tiny_cross_encoder, make_kb)
 def test_bad_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lacks model.onnx, tokenizer.json"):
         CrossEncoderReranker(tmp_path)
+
+
+def test_fused_weight_mixes_the_first_stage_order_back_in(tiny_cross_encoder) -> None:
+    from tierwise_rag.rerank import Candidate
+
+    _, path = tiny_cross_encoder
+    texts = [p for _, p in PAIRS]
+    cands = [Candidate(t, f, 0.0, 0.0) for t, f in zip(texts, [0.9, 0.5, 0.1], strict=True)]
+    logits = CrossEncoderReranker(path, max_tokens=64).scores(PAIRS[0][0], texts).astype(np.float64)
+    assert CrossEncoderReranker(path, max_tokens=64).rerank(PAIRS[0][0], cands) == pytest.approx(logits.tolist(), abs=1e-6)
+    mixed = CrossEncoderReranker(path, max_tokens=64, fused_weight=0.25).rerank(PAIRS[0][0], cands)
+    norm = (logits - logits.min()) / (logits.max() - logits.min())
+    assert mixed == pytest.approx((0.75 * norm + 0.25 * np.array([1.0, 0.5, 0.0])).tolist(), abs=1e-6)
+    with pytest.raises(ValueError, match="fused_weight must be within"):
+        CrossEncoderReranker(path, fused_weight=1.0)

@@ -7,7 +7,9 @@ Two rerankers behind one protocol:
   ``model.onnx`` and ``tokenizer.json`` (the layout of an ONNX export of a sentence-transformers
   ``CrossEncoder`` such as ms-marco-MiniLM-L-6-v2). Set ``rerank_model_dir``. No package reachable
   from these machines ships cross-encoder weights (checked: see the README), and nothing here
-  downloads them, so the operator supplies the directory (the Dockerfile can COPY it in).
+  downloads them: ``tierwise_rag.cross_encoder_training`` fine-tunes one from the packaged MiniLM
+  and exports this layout (``bench/rag_cross_encoder.py train`` builds the shipped artifact;
+  ``training.json`` beside the graph records its data, seed and hash).
 * :class:`ConvexCombinationReranker` — the default without a model: a *score-level* convex combination of the two first-stage relevance scores over
 the fused candidate set, as analysed by Bruch, Gai & Ingber, "An Analysis of Fusion Functions for
 Hybrid Retrieval" (ACM TOIS 2023). RRF looks only at ranks and throws away how *much* better one
@@ -67,13 +69,18 @@ class ConvexCombinationReranker:
 
 class CrossEncoderReranker:
     """ONNX cross-encoder: ``score = logit(query, chunk)``, pairs truncated to ``max_tokens`` (the
-    chunk side first), batched and padded to the longest pair of each batch."""
+    chunk side first), batched and padded to the longest pair of each batch. With ``fused_weight`` w > 0
+    the final score is ``(1 - w) * minmax(logit) + w * minmax(fused score)`` over the candidates: the
+    first stage's order keeps a say (``bench/rag_cross_encoder.py`` measures both)."""
 
-    def __init__(self, model_dir: Path, *, threads: int = 1, max_tokens: int = 512, batch_size: int = 16) -> None:
+    def __init__(self, model_dir: Path, *, threads: int = 1, max_tokens: int = 512, batch_size: int = 16, fused_weight: float = 0.0) -> None:
         from tokenizers import Tokenizer
 
         from .embedding import ort_session
 
+        if not 0.0 <= fused_weight < 1.0:
+            raise ValueError(f"fused_weight must be within [0, 1), got {fused_weight} (1 would ignore the cross-encoder)")
+        self.fused_weight = fused_weight
         model, tok = model_dir / "model.onnx", model_dir / "tokenizer.json"
         missing = [p.name for p in (model, tok) if not p.is_file()]
         if missing:
@@ -87,7 +94,7 @@ class CrossEncoderReranker:
         if not {"input_ids", "attention_mask"} <= self._inputs:
             raise ValueError(f"{model} takes inputs {sorted(self._inputs)}; a cross-encoder needs input_ids and attention_mask")
         self.batch_size = batch_size
-        self.name = f"cross-encoder({model_dir.name})"
+        self.name = f"cross-encoder({model_dir.name})" + (f"+fused({fused_weight})" if fused_weight else "")
         self.needs_scores = False
 
     def scores(self, query: str, texts: list[str]) -> np.ndarray:
@@ -115,4 +122,8 @@ class CrossEncoderReranker:
         return out
 
     def rerank(self, query: str, candidates: list[Candidate]) -> list[float]:
-        return self.scores(query, [c.text for c in candidates]).tolist()
+        logits = self.scores(query, [c.text for c in candidates]).astype(np.float64)
+        if not self.fused_weight or not candidates:
+            return logits.tolist()
+        fused = np.array([c.fused_score for c in candidates], dtype=np.float64)
+        return ((1.0 - self.fused_weight) * _minmax(logits) + self.fused_weight * _minmax(fused)).tolist()
