@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _meta import metadata  # noqa: E402
 
-from rag_corpora import CORPORA, MemoEmbedder, fold_docs, percentile, pick, score  # noqa: E402
+from rag_corpora import CORPORA, MemoEmbedder, docs_2kb, fold_docs, percentile, pick, score  # noqa: E402
 from rag_cross_encoder import cross_encoder_columns  # noqa: E402
 from rag_side import compare_embedders, confirm_defaults, cross_encoder_latency  # noqa: E402
 
@@ -63,6 +62,11 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     ap.add_argument("--onnx-cache", type=Path, default=None)
     ap.add_argument("--top-k", type=int, default=30, help="chunks asked for per query (folded to 10 documents)")
     ap.add_argument("--ingest-2kb-docs", type=int, default=300, help="~2 KB documents for the ingest-throughput run")
+    ap.add_argument("--ingest", action="store_true", help="only measure ingest throughput on ~2 KB documents (bench/rag_ingest.py)")
+    ap.add_argument("--ingest-docs", type=int, default=600, help="documents for --ingest")
+    ap.add_argument("--ingest-paths", default="in_process,http", help="--ingest: in_process and/or http")
+    ap.add_argument("--ingest-embedders", default="fp32,int8", help="--ingest: fp32 and/or int8 graph")
+    ap.add_argument("--ingest-quality", action="store_true", help="--ingest: also fp32 vs int8 nDCG@10 per query, paired")
     ap.add_argument("--corpora", default=",".join(CORPORA))
     ap.add_argument("--cross-encoder-latency", action="store_true", help="only time hybrid + cross-encoder rerank at N=20/50")
     ap.add_argument("--ce-queries", type=int, default=25, help="timed queries per corpus and N for --cross-encoder-latency")
@@ -77,6 +81,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
         return cross_encoder_latency(args)
     if args.compare_embedders:
         return compare_embedders(args)
+    if args.ingest:
+        from rag_ingest import ingest_throughput
+
+        return ingest_throughput(args)
 
     import numpy as np
     from qdrant_client import QdrantClient
@@ -130,14 +138,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script, stage by stage
     for n, r in ingest.items():
         print(f"ingest {n}: {r}", file=sys.stderr)
 
-    # ~2 KB documents: the corpora's plain text cut into 2,000-byte pieces on whitespace.
-    text = " ".join(" ".join(re.sub(r"<[^>]+>", " ", h).split()) for _, d in corpora.values() for h in d.values())
-    pieces, start = [], 0
-    while start < len(text) and len(pieces) < args.ingest_2kb_docs:
-        end = text.rfind(" ", start, start + 2000)
-        end = start + 2000 if end <= start else end
-        pieces.append(text[start:end])
-        start = end + 1
+    # ~2 KB documents: Python library reference prose (rag_corpora.docs_2kb, the --ingest set).
+    pieces = docs_2kb(args.ingest_2kb_docs)
     ingest["docs_2kb"] = staged_ingest(ikb, "docs-2kb", [RawDocument(f"p{i}", p, "text/plain") for i, p in enumerate(pieces)])
     print(f"ingest 2 KB docs: {ingest['docs_2kb']}", file=sys.stderr)
     ikb.drop_collection(TEAM, "docs-2kb")
