@@ -7,13 +7,17 @@ dropped from every test set, as upstream does). Score r(q); strong if r >= α ov
 (top edge strict), as upstream's benchmarks.py; CPT(50%), CPT(80%) (lower is better), APGR (higher
 is better), beside a random router (10 seeded runs, same method). Held-out sets:
 
-- ``in_domain``: the committed artifacts on train_triage's test split (the split their
-  hyper-parameters were chosen on: this is the *tuned* number, reported beside the others);
+- ``in_domain``: the committed artifacts on train_triage's test split (subjects seen in training:
+  the *tuned* number, reported beside the others);
 - ``mmlu_logo``: leave-one-subject-group-out on MMLU part 1 (groups from MMLU's own subcategories):
   both recipes refitted on everything but the group (GSM8K + the other groups), scored on the group;
   pooled over groups, and per group;
 - ``gsm8k_to_mmlu`` / ``mmlu_to_gsm8k``: refitted on one benchmark, scored on the other.
 MT-Bench is not evaluated: no strong/weak labels for it ship in shared/ or any installable package.
+
+Three routers: v1, ``v2_old`` (the previous v2 recipe) and v2, whose recipe (views, blend weights, C) is
+chosen per split by ``train_triage.select_v2`` on that split's *training* rows only (nested selection:
+leave-one-subject-group-out inside them), so no held-out number took part in any choice.
 
 Also: v2's reliability curve (predicted r vs observed P(strong beats weak, ties half)) and expected
 calibration error, the operating point at target Tier-2 share 0.3, and Triage.decide p50/p99 on one
@@ -45,19 +49,6 @@ PUBLISHED_GSM8K = {
     "mf_arena_judge": {"cpt50_pct": 38.82, "cpt80_pct": 72.62, "apgr": 0.565},
     "bert_arena": {"cpt50_pct": 58.78, "cpt80_pct": 83.84, "apgr": 0.438},
 }
-# MMLU's own subcategories (hendrycks/test categories.py), merged where a subcategory has one subject here.
-SUBJECT_GROUPS = {
-    "math": ["abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics"],
-    "physics": ["astronomy", "college_physics", "conceptual_physics", "high_school_physics"],
-    "chemistry_engineering": ["college_chemistry", "high_school_chemistry", "electrical_engineering"],
-    "biology_health": ["anatomy", "clinical_knowledge", "college_biology", "college_medicine", "high_school_biology"],
-    "computer_science": ["college_computer_science", "computer_security", "high_school_computer_science"],
-    "economics_business": ["econometrics", "high_school_macroeconomics", "high_school_microeconomics", "business_ethics"],
-    "humanities_social": ["formal_logic", "high_school_european_history", "high_school_geography",
-                          "high_school_government_and_politics", "global_facts"],
-}
-
-
 def load_train_module():
     spec = importlib.util.spec_from_file_location("train_triage", ROUTER / "train_triage.py")
     mod = importlib.util.module_from_spec(spec)
@@ -109,9 +100,14 @@ def evaluate(rows: list[dict], scores: dict[str, np.ndarray], seed: int) -> dict
             other: {"cpt50_pct_lower_by": round(ref["cpt50_pct"] - out["v2"]["cpt50_pct"], 2),
                     "cpt80_pct_lower_by": round(ref["cpt80_pct"] - out["v2"]["cpt80_pct"], 2),
                     "apgr_higher_by": round(out["v2"]["apgr"] - ref["apgr"], 4)}
-            for other, ref in (("v1", out.get("v1")), ("random", out["random_10_runs_mean"])) if ref}
-        out["v2_beats_all"] = all(m["apgr_higher_by"] > 0 and m["cpt50_pct_lower_by"] > 0 and m["cpt80_pct_lower_by"] > 0
-                                  for m in out["v2_margin"].values())
+            for other, ref in (("v1", out.get("v1")), ("random", out["random_10_runs_mean"]), ("v2_old", out.get("v2_old")))
+            if ref}
+
+        def beats(m: dict) -> bool:
+            return m["apgr_higher_by"] > 0 and m["cpt50_pct_lower_by"] > 0 and m["cpt80_pct_lower_by"] > 0
+        out["v2_beats_all"] = all(beats(out["v2_margin"][k]) for k in ("v1", "random") if k in out["v2_margin"])
+        if "v2_old" in out["v2_margin"]:
+            out["v2_beats_v2_old"] = beats(out["v2_margin"]["v2_old"])
     return out
 
 
@@ -140,7 +136,7 @@ def reliability(pred: np.ndarray, rows: list[dict], bins: int = 10) -> dict:
 def embeddings(tr, rows: list[dict], encoder) -> np.ndarray:
     """Sentence embeddings of every row, cached by encoder weights, token limit and data files."""
     key = hashlib.sha256(repr((encoder.digest, encoder.max_tokens, tr.files_sha(tr.DATA))).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tierwise-router" / f"routing-emb-{key}.npy"
+    cache = _cache_dir() / f"routing-emb-{key}.npy"
     if cache.exists():
         return np.load(cache)
     e = encoder.encode_many([r["prompt"] for r in rows])
@@ -149,12 +145,61 @@ def embeddings(tr, rows: list[dict], encoder) -> np.ndarray:
     return e
 
 
-def refit_scores(tr, rows: list[dict], x, e: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Both recipes refitted on ``train_idx``, scored on ``test_idx``."""
+def refit_scores(tr, rows: list[dict], x, e: np.ndarray, fm: np.ndarray, train_idx: np.ndarray,
+                 test_idx: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """The recipes refitted on ``train_idx``, scored on ``test_idx``: v1, the previous v2 (``v2_old``) and
+    v2, whose candidate is chosen by leave-one-subject-group-out inside ``train_idx`` (nested: the
+    held-out rows play no part in the choice). Returns the scores and v2's selection record."""
     trows = [rows[i] for i in train_idx]
     v1 = tr.fit_v1(trows, x[train_idx])
-    parts = tr.fit_v2(trows, x[train_idx], e[train_idx])
-    return {"v1": v1.predict_proba(x[test_idx])[:, 1], "v2": tr.scorer_v2(parts)(x[test_idx], e[test_idx])}
+    old = tr.fit_v2_old(trows, x[train_idx], e[train_idx])
+    cand = tr.select_v2(rows, x, e, fm, train_idx)
+    parts = tr.fit_v2(rows, x, e, fm, train_idx, cand)
+    return ({"v1": v1.predict_proba(x[test_idx])[:, 1], "v2_old": old(x[test_idx], e[test_idx]),
+             "v2": tr.scorer_v2(parts)(test_idx)}, cand)
+
+
+_FORKED: dict = {}  # the data a forked refit worker reads (set before the pool forks; never mutated after)
+
+
+def _refit_job(job: tuple[str, np.ndarray, np.ndarray]) -> tuple[str, dict, dict]:
+    """One split's refits, cached on disk by the split, the data, the embeddings and train_triage.py's
+    source (an interrupted run resumes; any change to the recipes recomputes)."""
+    import pickle
+
+    name, train_idx, test_idx = job
+    d = _FORKED
+    key = hashlib.sha256(b"".join([name.encode(), train_idx.tobytes(), test_idx.tobytes(), d["e"].tobytes(),
+                                   (ROUTER / "train_triage.py").read_bytes(),
+                                   (ROUTER / "tierwise_router" / "triage_v2.py").read_bytes(),
+                                   repr(d["tr"].files_sha(d["tr"].DATA)).encode()])).hexdigest()[:16]
+    cache = _cache_dir() / f"routing-refit-{key}.pkl"
+    if cache.exists():
+        scores, cand = pickle.loads(cache.read_bytes())
+    else:
+        scores, cand = refit_scores(d["tr"], d["rows"], d["x"], d["e"], d["fm"], train_idx, test_idx)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps((scores, cand)))
+    return name, scores, cand
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tierwise-router"
+
+
+def refit_all(jobs: list, n_jobs: int, **data) -> dict[str, tuple[dict, dict]]:
+    """``refit_scores`` for every (name, train, test) job, in ``n_jobs`` forked processes."""
+    import multiprocessing
+
+    _FORKED.update(data)
+    if n_jobs <= 1:
+        return {n: (s, c) for n, s, c in map(_refit_job, jobs)}
+    with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+        out = {}
+        for n, s, c in pool.imap_unordered(_refit_job, jobs):
+            print(f"refit {n}: selected {c['weights']} C_lex={c['C_lex']} C_emb={c['C_emb']} inner {c['inner_apgr']}", flush=True)
+            out[n] = (s, c)
+        return out
 
 
 def decision_times(t, prompts: list[str], th: float) -> dict:
@@ -172,7 +217,8 @@ def decision_times(t, prompts: list[str], th: float) -> dict:
 
 
 def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict:
-    """Decision time on one pinned core (the whole decide(): tokenise, encode, two views, stack)."""
+    """Decision time on one pinned core (the whole decide(): tokenise, encode if the stack uses the
+    embedding, the views, the stack)."""
     try:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     except (AttributeError, OSError):
@@ -182,7 +228,8 @@ def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict
     load1 = os.getloadavg()[0]
     return {"v2": decision_times(v2, sample, th), "v1": decision_times(v1, sample, v1.threshold_for_share(0.3)),
             "mean_prompt_chars": round(float(np.mean([len(p) for p in sample])), 1),
-            "encoder_max_tokens": v2.encoder.max_tokens, "v2_load_s": round(load_s, 2),
+            "v2_views": v2.stack_views, "v2_uses_encoder": v2.needs_encoder,
+            "encoder_max_tokens": v2.encoder.max_tokens if v2.needs_encoder else None, "v2_load_s": round(load_s, 2),
             "load_avg_1m_before": round(load1, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)}
 
 
@@ -191,6 +238,7 @@ def main() -> None:
     ap.add_argument("--label", default="triage-v2")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timing-prompts", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=4, help="processes for the per-split refits (each selects v2's recipe)")
     ap.add_argument("--timing-only", action="store_true", help="decision time only (waits up to 10 min for a quiet "
                     "machine), written to <label>.json; quality needs the full run")
     a = ap.parse_args()
@@ -215,8 +263,8 @@ def main() -> None:
                          if isinstance(v, dict)}, "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
         print(f"wrote {path}")
         return
-    x = tr.matrix(rows)
-    e = embeddings(tr, rows, SentenceEncoder(max_tokens=v2.encoder.max_tokens, threads=2))
+    x, fm = tr.matrix(rows), tr.format_matrix(rows)
+    e = embeddings(tr, rows, SentenceEncoder(max_tokens=tr.MAX_TOKENS, threads=2))  # v2_old's and the candidates' embedding view
     clean = np.array([not r["contaminated"] for r in rows])
     bench = np.array([r["benchmark"] for r in rows])
     split = np.array([r["split"] for r in rows])
@@ -226,7 +274,9 @@ def main() -> None:
 
     # 1. in-domain test split, the committed artifacts through their run-time code (tuned)
     test = idx[(split == "test") & clean]
+    train = idx[split == "train"]
     sc = {"v1": np.array([v1.score(rows[i]["prompt"])[0] for i in test]),
+          "v2_old": tr.fit_v2_old([rows[i] for i in train], x[train], e[train])(x[test], e[test]),  # same recipe and data as artifact 8f047ea48254
           "v2": np.array([v2.score_with(rows[i]["prompt"], e[i])[0] for i in test])}
     results["in_domain"] = {}
     for name, sel in (("gsm8k", bench[test] == "gsm8k"), ("mmlu_part1", bench[test] == "mmlu"), ("combined", np.ones(len(test), bool))):
@@ -234,16 +284,23 @@ def main() -> None:
     calib = {"in_domain_test": reliability(sc["v2"], [rows[i] for i in test])}
 
     # 2. leave-one-subject-group-out on MMLU part 1
-    group_of = {s: g for g, ss in SUBJECT_GROUPS.items() for s in ss}
-    missing = sorted(set(subj[bench == "mmlu"]) - set(group_of))
+    groups = tr.SUBJECT_GROUPS
+    missing = sorted(set(subj[bench == "mmlu"]) - set(tr.GROUP_OF))
     if missing:
         raise SystemExit(f"subjects without a group: {missing}")
-    pooled = {"v1": np.zeros(len(rows)), "v2": np.zeros(len(rows))}
+    jobs = []
+    for g in groups:
+        in_g = np.array([tr.GROUP_OF[s] == g for s in subj])
+        jobs.append((f"logo_{g}", idx[~in_g], idx[in_g & clean]))
+    for name, src, dst in (("gsm8k_to_mmlu", "gsm8k", "mmlu"), ("mmlu_to_gsm8k", "mmlu", "gsm8k")):
+        jobs.append((name, idx[bench == src], idx[(bench == dst) & clean]))
+    refits = refit_all(jobs, a.jobs, tr=tr, rows=rows, x=x, e=e, fm=fm)
+    selected = {n: c for n, (_, c) in refits.items()}
+    pooled = {"v1": np.zeros(len(rows)), "v2_old": np.zeros(len(rows)), "v2": np.zeros(len(rows))}
     held_all, per_group = [], {}
-    for g in SUBJECT_GROUPS:
-        in_g = np.array([group_of.get(s) == g for s in subj])
-        held = idx[in_g & clean]
-        s = refit_scores(tr, rows, x, e, idx[~in_g], held)
+    for g in groups:
+        held = idx[np.array([tr.GROUP_OF[s] == g for s in subj]) & clean]
+        s = refits[f"logo_{g}"][0]
         for k in pooled:
             pooled[k][held] = s[k]
         held_all.extend(held)
@@ -251,13 +308,13 @@ def main() -> None:
         print(f"logo {g}: {per_group[g].get('v2', per_group[g].get('note'))}", flush=True)
     held_all = np.array(held_all)
     results["mmlu_logo"] = {"pooled": evaluate([rows[i] for i in held_all], {k: v[held_all] for k, v in pooled.items()}, a.seed),
-                            "per_group": per_group, "groups": SUBJECT_GROUPS}
+                            "per_group": per_group, "groups": groups}
     calib["mmlu_logo_pooled"] = reliability(pooled["v2"][held_all], [rows[i] for i in held_all])
 
     # 3. cross-benchmark transfer
     for name, src, dst in (("gsm8k_to_mmlu", "gsm8k", "mmlu"), ("mmlu_to_gsm8k", "mmlu", "gsm8k")):
         held = idx[(bench == dst) & clean]
-        s = refit_scores(tr, rows, x, e, idx[bench == src], held)
+        s = refits[name][0]
         results[name] = evaluate([rows[i] for i in held], s, a.seed)
         calib[name] = reliability(s["v2"], [rows[i] for i in held])
         print(f"{name}: v2 {results[name]['v2']['apgr']} v1 {results[name]['v1']['apgr']}", flush=True)
@@ -284,18 +341,24 @@ def main() -> None:
            "metadata": {**metadata(a.label, seed=a.seed), "v2_artifact": v2.version, "v1_artifact": v1.version,
                         "dirty_paths": dirty_paths("workloads/router", "bench/routing.py"),
                         "score": "strong if r >= alpha over qcut(10) edges (upstream method); v1 r = P(weak wrong), "
-                                 "v2 r = P(strong beats weak, ties half)"},
+                                 "v2 r = P(strong beats weak, ties half)",
+                        "v2_old": "the previous v2 recipe (lexical + embedding gain heads, stack fitted on random-fold "
+                                  "out-of-fold views; artifact 8f047ea48254), refitted per split by train_triage.fit_v2_old",
+                        "v2_selection": "per split, train_triage.select_v2 on that split's training rows only "
+                                        "(leave-one-subject-group-out inside them; GSM8K alone: 5 hashed folds)"},
            "results": results,
-           "summary": {k: {"v2_beats_v1_and_random": v.get("v2_beats_all"), "margin": v.get("v2_margin")} for k, v in held_sets.items()},
+           "v2_selected_per_split": selected,
+           "summary": {k: {"v2_beats_v1_and_random": v.get("v2_beats_all"), "v2_beats_v2_old": v.get("v2_beats_v2_old"),
+                           "margin": v.get("v2_margin")} for k, v in held_sets.items()},
            "calibration_v2": calib, "operating_point_v2": op, "domain_head_accuracy": dom_acc, "timing": timing,
            "published": PUBLISHED_GSM8K}
     path = write_result("routing", a.label, doc)
-    print(f"{'set':<34}{'rows':>6} | {'v1 CPT50 CPT80 APGR':>22} | {'v2 CPT50 CPT80 APGR':>22} | random")
+    print(f"{'set':<30}{'rows':>6} | {'v1 CPT50 CPT80 APGR':>22} | {'v2_old':>22} | {'v2':>22} | random")
     for k, v in held_sets.items():
-        r1, r2, q = v["v1"], v["v2"], v["random_10_runs_mean"]
-        print(f"{k:<34}{v['rows']:>6} | {r1['cpt50_pct']:>6} {r1['cpt80_pct']:>6} {r1['apgr']:>7} | "
-              f"{r2['cpt50_pct']:>6} {r2['cpt80_pct']:>6} {r2['apgr']:>7} | {q['cpt50_pct']} {q['cpt80_pct']} {q['apgr']}"
-              f"  {'WIN' if v['v2_beats_all'] else 'miss'}")
+        q = v["random_10_runs_mean"]
+        cols = " | ".join(f"{v[n]['cpt50_pct']:>6} {v[n]['cpt80_pct']:>6} {v[n]['apgr']:>7}" for n in ("v1", "v2_old", "v2"))
+        print(f"{k:<30}{v['rows']:>6} | {cols} | {q['cpt50_pct']} {q['cpt80_pct']} {q['apgr']}"
+              f"  {'WIN' if v['v2_beats_all'] else 'miss'}{' >old' if v.get('v2_beats_v2_old') else ''}")
     print("calibration ECE", {k: v["ece"] for k, v in calib.items()}, "operating point", op)
     print("timing", {k: {m: v[m] for m in ("decision_p50_us", "decision_p99_us")} for k, v in timing.items() if isinstance(v, dict)},
           "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])

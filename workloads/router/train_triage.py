@@ -9,11 +9,15 @@ splits with the recipes below refitted per fold; contaminated rows are dropped f
 as upstream does).
 
 - v1 (``triage_model.json``, ``triage.py``): hashed bag of words, label ``not weak_correct``.
-- v2 (``triage_v2.json``, ``triage_v2.py``): two views of the prompt (lexical, MiniLM embedding)
-  each predicting the gain g = strong_correct − weak_correct, stacked on 5-fold out-of-fold
-  predictions by a logistic regression against (1 + g) / 2, so r(q) is a calibrated
-  P(strong beats weak, ties half). Score quantiles for the Tier-2 share threshold come from the
-  out-of-fold scores (in-sample scores of a fitted model are over-confident).
+- v2 (``triage_v2.json``, ``triage_v2.py``): a standardised blend of candidate views of the prompt
+  (lexical and MiniLM-embedding heads predicting the gain g = strong_correct − weak_correct, v1's
+  "weak fails", a head over prompt-format features, a kNN over training embeddings), the views,
+  weights and C chosen by ``select_v2``: leave-one-subject-group-out *inside* the training split
+  (mean held-out-group APGR), never on a test set. A sigmoid fitted on 5-fold out-of-fold blends
+  against (1 + g) / 2 makes r(q) a calibrated P(strong beats weak, ties half); the score quantiles
+  for the Tier-2 share threshold come from those out-of-fold scores. bench/routing.py runs the same
+  selection inside every held-out split's training rows (nested). ``fit_v2_old`` keeps the previous
+  recipe (lexical + embedding, stacked on random-fold out-of-fold views) for the comparison.
 - domain head (both): coarse subject group (math / stem / humanities), mapped to adapters by config.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -41,7 +46,7 @@ DIM = 1 << 13
 SEED = 20240810
 TEST_PERCENT = 30
 FOLDS = 5
-C_LEX, C_EMB, C_DOM = 1.0, 1.0, 4.0
+C_DOM = 4.0
 MAX_TOKENS = 40  # word pieces: p99 decision 12.2 ms on a quiet core at 64 (bench), over the 10 ms target
 MATH = {"GSM8K", "abstract_algebra", "college_mathematics", "elementary_mathematics",
         "high_school_mathematics", "econometrics", "formal_logic"}
@@ -135,6 +140,35 @@ def train(data_dir: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- v2
+# The recipe's hyper-parameters are chosen by leave-one-subject-group-out *inside* the training rows
+# (``select_v2``): the candidate that generalises best to a subject it never saw, not the one that fits
+# the training subjects best. Candidates: which views to blend and how much of each (0, ½, 1 after
+# standardising each view by its training mean/sd), and the lexical/embedding heads' C.
+C_GRID = (0.1, 1.0)
+BLEND_WEIGHTS = (0.0, 0.5, 1.0)
+BLEND_VIEWS = ("lexical", "embedding", "weak_fails", "format", "knn")
+KNN_K = 50
+# MMLU's own subcategories (hendrycks/test categories.py), merged where a subcategory has one subject here.
+SUBJECT_GROUPS = {
+    "math": ["abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics"],
+    "physics": ["astronomy", "college_physics", "conceptual_physics", "high_school_physics"],
+    "chemistry_engineering": ["college_chemistry", "high_school_chemistry", "electrical_engineering"],
+    "biology_health": ["anatomy", "clinical_knowledge", "college_biology", "college_medicine", "high_school_biology"],
+    "computer_science": ["college_computer_science", "computer_security", "high_school_computer_science"],
+    "economics_business": ["econometrics", "high_school_macroeconomics", "high_school_microeconomics", "business_ethics"],
+    "humanities_social": ["formal_logic", "high_school_european_history", "high_school_geography",
+                          "high_school_government_and_politics", "global_facts"],
+}
+GROUP_OF = {**{s: g for g, ss in SUBJECT_GROUPS.items() for s in ss}, "GSM8K": "gsm8k"}
+
+
+def group_of(row: dict) -> str:
+    try:
+        return GROUP_OF[row["subject"]]
+    except KeyError:
+        raise ValueError(f"subject {row['subject']!r} has no group in train_triage.SUBJECT_GROUPS") from None
+
+
 def expected_gain(p: np.ndarray, classes: list[int]) -> np.ndarray:
     return p[:, classes.index(1)] - p[:, classes.index(-1)]
 
@@ -146,8 +180,10 @@ def fit_gain(x, gain: np.ndarray, c: float) -> LogisticRegression:
     return m
 
 
-def views(lex: LogisticRegression, emb: LogisticRegression, x: sparse.csr_matrix, e: np.ndarray) -> np.ndarray:
-    return np.column_stack([expected_gain(lex.predict_proba(x), CLASSES), expected_gain(emb.predict_proba(e), CLASSES)])
+def format_matrix(rows: list[dict]) -> np.ndarray:
+    from tierwise_router.triage_v2 import format_features
+
+    return np.array([format_features(r["prompt"]) for r in rows], dtype=float)
 
 
 def soft_fit(v: np.ndarray, gain: np.ndarray) -> LogisticRegression:
@@ -160,42 +196,224 @@ def soft_fit(v: np.ndarray, gain: np.ndarray) -> LogisticRegression:
     return LogisticRegression(C=1e4, max_iter=1000, random_state=SEED).fit(vv[keep], yy[keep], sample_weight=ww[keep])
 
 
-def fit_v2(rows: list[dict], x: sparse.csr_matrix, e: np.ndarray) -> dict:
-    """Everything of the v2 model but its metadata: base views refitted on all rows, the stack fitted on
-    out-of-fold views. Returns the parts as arrays (``artifact_v2`` serialises them)."""
-    gain = np.array([r["gain"] for r in rows])
-    folds = np.array([fold_of(r["id"]) for r in rows])
-    oof = np.zeros((len(rows), 2))
+class Views:
+    """Every candidate view fitted on the training rows ``tr``: ``values(te)`` gives each view's raw value
+    on rows ``te`` (indices into the same x / e / fm), ``train_stats`` the in-sample mean/sd used to
+    standardise it. ``c_grid`` limits the lexical/embedding C values fitted; ``only`` the views."""
+
+    def __init__(self, rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray,
+                 c_grid=C_GRID, only=BLEND_VIEWS) -> None:
+        self.x, self.e, self.fm, self.tr = x, e, fm, tr
+        gain = np.array([rows[i]["gain"] for i in tr])
+        self.gain = gain
+        self.models: dict = {}
+        for c in c_grid:
+            if "lexical" in only:
+                self.models[("lexical", c)] = fit_gain(x[tr], gain, c)
+            if "embedding" in only:
+                self.models[("embedding", c)] = fit_gain(e[tr], gain, c)
+        if "weak_fails" in only:
+            self.models[("weak_fails", None)] = fit_v1([rows[i] for i in tr], x[tr])
+        if "format" in only:
+            self.fmt_mean, self.fmt_sd = fm[tr].mean(0), fm[tr].std(0) + 1e-9
+            self.models[("format", None)] = fit_gain((fm[tr] - self.fmt_mean) / self.fmt_sd, gain, 1.0)
+        self.knn = "knn" in only
+        self.train_stats = {k: (float(v.mean()), float(v.std()) + 1e-9) for k, v in self._raw(tr, exclude_self=True).items()}
+
+    def _raw(self, te: np.ndarray, exclude_self: bool = False) -> dict:
+        out = {}
+        for (view, c), m in self.models.items():
+            if view == "lexical":
+                out[(view, c)] = expected_gain(m.predict_proba(self.x[te]), CLASSES)
+            elif view == "embedding":
+                out[(view, c)] = expected_gain(m.predict_proba(self.e[te]), CLASSES)
+            elif view == "weak_fails":
+                out[(view, c)] = m.predict_proba(self.x[te])[:, 1]
+            else:
+                out[(view, c)] = expected_gain(m.predict_proba((self.fm[te] - self.fmt_mean) / self.fmt_sd), CLASSES)
+        if self.knn:  # mean gain of the KNN_K most similar training prompts (a training row never counts itself)
+            sim = self.e[te] @ self.e[self.tr].T
+            if exclude_self:
+                sim[np.arange(len(te)), np.arange(len(te))] = -9
+            nn = np.argpartition(-sim, KNN_K, axis=1)[:, :KNN_K]
+            out[("knn", None)] = self.gain[nn].mean(1)
+        return out
+
+    def values(self, te: np.ndarray) -> dict:
+        return self._raw(te)
+
+
+def candidates() -> list[dict]:
+    """Every blend (weights over BLEND_VIEWS, not all zero) × C for the lexical/embedding heads they use."""
+    out, seen = [], set()
+    for c_lex in C_GRID:
+        for c_emb in C_GRID:
+            for w in itertools.product(BLEND_WEIGHTS, repeat=len(BLEND_VIEWS)):
+                if not any(w):
+                    continue
+                key = (c_lex if w[0] else None, c_emb if w[1] else None, *w)
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append({"C_lex": c_lex, "C_emb": c_emb, "weights": dict(zip(BLEND_VIEWS, w))})
+    return out
+
+
+def blend(v: "Views", raw: dict, cand: dict) -> np.ndarray:
+    """The standardised blend sum_v w_v (view_v - mean_v) / sd_v (training in-sample mean/sd)."""
+    total = 0.0
+    for view, w in cand["weights"].items():
+        if w:
+            key = (view, cand["C_lex"] if view == "lexical" else cand["C_emb"] if view == "embedding" else None)
+            mu, sd = v.train_stats[key]
+            total = total + w * (raw[key] - mu) / sd
+    return total
+
+
+def inner_folds(rows: list[dict], tr: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Leave one subject group out when the training rows span >= 3 groups, else 5 hashed folds
+    (GSM8K alone has no subject groups)."""
+    g = np.array([group_of(rows[i]) for i in tr])
+    names = sorted(set(g))
+    if len(names) >= 3:
+        return [(n, g == n) for n in names]
+    f = np.array([fold_of(rows[i]["id"]) for i in tr])
+    return [(f"fold{k}", f == k) for k in range(FOLDS)]
+
+
+def select_v2(rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray) -> dict:
+    """The candidate with the best mean APGR (RouteLLM's, 10 qcut bins) over inner held-out folds of the
+    training rows ``tr``; folds where strong - weak accuracy <= 1 point (APGR undefined) are skipped.
+    Ties go to the candidate with fewer views. Contaminated rows are not scored (as upstream)."""
+    strong = np.array([r["strong_correct"] for r in rows], dtype=float)
+    weak = np.array([r["weak_correct"] for r in rows], dtype=float)
+    cands = candidates()
+    scores: list[list[float]] = [[] for _ in cands]
+    used = []
+    for name, held in inner_folds(rows, tr):
+        va = np.array([i for i in tr[held] if not rows[i]["contaminated"]])
+        if strong[va].mean() - weak[va].mean() <= 0.01:
+            continue
+        used.append(name)
+        v = Views(rows, x, e, fm, tr[~held])
+        raw = v.values(va)
+        for k, c in enumerate(cands):
+            scores[k].append(apgr(blend(v, raw, c), strong[va], weak[va]))
+    mean = [float(np.mean(s)) for s in scores]
+    best = max(range(len(cands)), key=lambda k: (round(mean[k], 6), -sum(1 for w in cands[k]["weights"].values() if w)))
+    top = sorted(range(len(cands)), key=lambda k: -mean[k])[:5]
+    return {**_tidy(cands[best]), "inner_apgr": round(mean[best], 4), "inner_folds": used,
+            "inner_top5": [{**_tidy(cands[k]), "inner_apgr": round(mean[k], 4)} for k in top]}
+
+
+def _tidy(cand: dict) -> dict:
+    """A candidate with C set to None for a head its blend does not use (it had no effect)."""
+    w = cand["weights"]
+    return {**cand, "C_lex": cand["C_lex"] if w["lexical"] else None, "C_emb": cand["C_emb"] if w["embedding"] else None}
+
+
+def apgr(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> float:
+    """RouteLLM's APGR over the 11 qcut(10) edges (top edge strict), as bench/routing.py computes it."""
+    edges = np.quantile(scores, np.linspace(0, 1, 11))
+    pts = []
+    for i, a in enumerate(edges):
+        go = scores > a if i == len(edges) - 1 else scores >= a
+        pts.append((go.mean() * 100, np.where(go, strong, weak).mean() * 100))
+    pts.sort()
+    c = np.array([p[0] for p in pts])
+    acc = np.array([p[1] for p in pts])
+    acc_s, acc_w = strong.mean() * 100, weak.mean() * 100
+    trap = np.trapezoid
+    return float((trap(acc, c) - acc_w * (c[-1] - c[0])) / (acc_s * (c[-1] - c[0]) - acc_w * (c[-1] - c[0])))
+
+
+def fit_v2(rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray, cand: dict) -> dict:
+    """The v2 model for candidate ``cand`` on training rows ``tr``: views refitted on all of ``tr``, the
+    calibration sigmoid fitted on 5-fold out-of-fold blends (same recipe per fold). Returns the parts
+    (``scorer_v2`` scores with them, ``artifact_v2`` serialises them)."""
+    used = tuple(k for k, w in cand["weights"].items() if w)
+    cl = sorted({c for c in (cand["C_lex"], cand["C_emb"]) if c is not None})
+
+    def views(sub: np.ndarray) -> Views:
+        return Views(rows, x, e, fm, sub, c_grid=cl, only=used)
+
+    gain = np.array([rows[i]["gain"] for i in tr])
+    folds = np.array([fold_of(rows[i]["id"]) for i in tr])
+    oof = np.zeros(len(tr))
     for k in range(FOLDS):
-        tr, te = folds != k, folds == k
-        lex, emb = fit_gain(x[tr], gain[tr], C_LEX), fit_gain(e[tr], gain[tr], C_EMB)
-        oof[te] = views(lex, emb, x[te], e[te])
-    stack = soft_fit(oof, gain)
-    oof_scores = stack.predict_proba(oof)[:, 1]
-    return {"lex": fit_gain(x, gain, C_LEX), "emb": fit_gain(e, gain, C_EMB), "stack": stack,
-            "quantiles": np.percentile(oof_scores, np.arange(101))}
+        v = views(tr[folds != k])
+        oof[folds == k] = blend(v, v.values(tr[folds == k]), cand)
+    cal = soft_fit(oof[:, None], gain)
+    return {"cand": cand, "views": views(tr), "cal": cal,
+            "quantiles": np.percentile(cal.predict_proba(oof[:, None])[:, 1], np.arange(101))}
 
 
-def scorer_v2(parts: dict) -> Callable[[sparse.csr_matrix, np.ndarray], np.ndarray]:
-    def score(x: sparse.csr_matrix, e: np.ndarray) -> np.ndarray:
-        return parts["stack"].predict_proba(views(parts["lex"], parts["emb"], x, e))[:, 1]
+def scorer_v2(parts: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Calibrated r on rows ``te`` (indices into the x / e / fm the parts were fitted with)."""
+    def score(te: np.ndarray) -> np.ndarray:
+        v = parts["views"]
+        return parts["cal"].predict_proba(blend(v, v.values(te), parts["cand"])[:, None])[:, 1]
     return score
 
 
+def fit_v2_old(rows: list[dict], x: sparse.csr_matrix, e: np.ndarray) -> Callable[[sparse.csr_matrix, np.ndarray], np.ndarray]:
+    """The previous v2 recipe (artifact 8f047ea48254), kept for bench/routing.py's comparison: lexical and
+    embedding gain heads (C = 1) stacked by a soft-label logistic regression on 5-fold out-of-fold views."""
+    gain = np.array([r["gain"] for r in rows])
+    folds = np.array([fold_of(r["id"]) for r in rows])
+
+    def views(lex, emb, xx, ee):
+        return np.column_stack([expected_gain(lex.predict_proba(xx), CLASSES), expected_gain(emb.predict_proba(ee), CLASSES)])
+
+    oof = np.zeros((len(rows), 2))
+    for k in range(FOLDS):
+        tr, te = folds != k, folds == k
+        oof[te] = views(fit_gain(x[tr], gain[tr], 1.0), fit_gain(e[tr], gain[tr], 1.0), x[te], e[te])
+    stack = soft_fit(oof, gain)
+    lex, emb = fit_gain(x, gain, 1.0), fit_gain(e, gain, 1.0)
+    return lambda xx, ee: stack.predict_proba(views(lex, emb, xx, ee))[:, 1]
+
+
 def artifact_v2(parts: dict, dom: LogisticRegression, meta: dict) -> dict:
-    lex, emb, stack = parts["lex"], parts["emb"], parts["stack"]
+    """Serialise: the standardised blend and the calibration sigmoid fold into one linear stack,
+    z = bias + sum_v coef_v * view_v with coef_v = a * w_v / sd_v and bias = b - sum_v coef_v * mean_v."""
+    cand, v, cal = parts["cand"], parts["views"], parts["cal"]
+    used = [k for k, w in cand["weights"].items() if w]
+    if "knn" in used:
+        raise ValueError("the selected blend uses the knn view, which the run-time triage does not implement")
+    a, b = float(cal.coef_[0][0]), float(cal.intercept_[0])
+    coefs, bias = [], b
+    for view in used:
+        key = (view, cand["C_lex"] if view == "lexical" else cand["C_emb"] if view == "embedding" else None)
+        mu, sd = v.train_stats[key]
+        coef = a * cand["weights"][view] / sd
+        coefs.append(coef)
+        bias -= coef * mu
+    lex = v.models.get(("lexical", cand["C_lex"])) if "lexical" in used else None
+    emb = v.models.get(("embedding", cand["C_emb"])) if "embedding" in used else None
     art = {
         "format": 2,
         "seed": SEED,
         **meta,
         "classes": CLASSES,
-        "lexical": {"dim": DIM, "weights": [rnd(w) for w in lex.coef_], "bias": rnd(lex.intercept_)},
-        "embedding": {"weights": [rnd(w) for w in emb.coef_], "bias": rnd(emb.intercept_)},
-        "stack": {"views": ["lexical", "embedding"], "weights": rnd(stack.coef_[0]),
-                  "bias": float(f"{stack.intercept_[0]:.6g}")},
+        "features_dim": DIM,
+        "stack": {"views": used, "weights": rnd(coefs), "bias": float(f"{bias:.6g}")},
         "score_quantiles": [float(f"{q:.6g}") for q in parts["quantiles"]],
         "domain": {"labels": DOMAINS, "bias": rnd(dom.intercept_), "weights": [rnd(w) for w in dom.coef_]},
     }
+    if lex is not None:
+        art["lexical"] = {"dim": DIM, "weights": [rnd(w) for w in lex.coef_], "bias": rnd(lex.intercept_)}
+    if emb is not None:
+        art["embedding"] = {"weights": [rnd(w) for w in emb.coef_], "bias": rnd(emb.intercept_)}
+    else:  # the selected recipe needs no sentence embedding: the router never loads the encoder
+        art["encoder"] = None
+    if "weak_fails" in used:
+        m = v.models[("weak_fails", None)]
+        art["weak_fails"] = {"label": "not weak_correct", "weights": rnd(m.coef_[0]), "bias": float(f"{m.intercept_[0]:.6g}")}
+    if "format" in used:
+        m = v.models[("format", None)]
+        art["format_head"] = {"weights": [rnd(w) for w in m.coef_], "bias": rnd(m.intercept_),
+                         "mean": rnd(v.fmt_mean), "sd": rnd(v.fmt_sd)}
     art["version"] = hashlib.sha256(json.dumps(art, sort_keys=True).encode()).hexdigest()[:12]
     return art
 
@@ -204,14 +422,26 @@ def embed(rows: list[dict], encoder) -> np.ndarray:
     return encoder.encode_many([r["prompt"] for r in rows])
 
 
-def train_v2(data_dir: Path, encoder) -> dict:
-    rows = [r for r in load_rows(data_dir) if r["split"] == "train"]
-    x, e = matrix(rows), embed(rows, encoder)
+def train_v2(data_dir: Path, encoder, e_all: np.ndarray | None = None, cand: dict | None = None) -> dict:
+    """Select the recipe by inner leave-one-subject-group-out on the training split, fit it, serialise.
+    ``e_all``: embeddings of every row of ``load_rows`` (a cache), else computed here; ``cand``: a
+    selection already made by ``select_v2`` on the same rows (it is deterministic)."""
+    rows = load_rows(data_dir)
+    tr = np.array([i for i, r in enumerate(rows) if r["split"] == "train"])
+    x, fm = matrix(rows), format_matrix(rows)
+    e = e_all if e_all is not None else embed(rows, encoder)
+    cand = cand or select_v2(rows, x, e, fm, tr)
+    parts = fit_v2(rows, x, e, fm, tr, cand)
     meta = {"encoder": {"name": "all-MiniLM-L6-v2", "weights_sha256_16": encoder.digest, "max_tokens": encoder.max_tokens},
-            "trained_on": {"files": files_sha(data_dir), "rows": len(rows), "split": f"sha256(seed:id) % 100 >= {TEST_PERCENT}",
+            "trained_on": {"files": files_sha(data_dir), "rows": len(tr), "split": f"sha256(seed:id) % 100 >= {TEST_PERCENT}",
                            "label": "gain = strong_correct - weak_correct; score = P(strong beats weak, ties half)"},
-            "hyper": {"C_lex": C_LEX, "C_emb": C_EMB, "C_dom": C_DOM, "folds": FOLDS}}
-    return artifact_v2(fit_v2(rows, x, e), fit_domain(rows, x), meta)
+            "selection": {"how": "leave-one-subject-group-out inside the training split, mean APGR over the held-out "
+                                 "groups (strong - weak > 1 point); blend weights over standardised views",
+                          **{k: cand[k] for k in ("C_lex", "C_emb", "weights", "inner_apgr", "inner_folds", "inner_top5")},
+                          "candidates": len(candidates()), "grid": {"C": list(C_GRID), "weights": list(BLEND_WEIGHTS),
+                                                                    "views": list(BLEND_VIEWS), "knn_k": KNN_K}},
+            "hyper": {"C_dom": C_DOM, "folds": FOLDS}}
+    return artifact_v2(parts, fit_domain([rows[i] for i in tr], x[tr]), meta)
 
 
 def main() -> None:
@@ -228,9 +458,15 @@ def main() -> None:
 
         outs.append(("triage_v2.json", train_v2(args.data.resolve(), SentenceEncoder(max_tokens=MAX_TOKENS, threads=2))))
     for name, art in outs:
-        out = args.out_dir / name
-        out.write_text(json.dumps(art, separators=(",", ":")) + "\n")
-        print(f"wrote {out} version={art['version']} rows={art['trained_on']['rows']} bytes={out.stat().st_size}")
+        write_artifact(args.out_dir / name, art)
+
+
+def write_artifact(out: Path, art: dict) -> None:
+    out.write_text(json.dumps(art, separators=(",", ":")) + "\n")
+    sel = art.get("selection")
+    print(f"wrote {out} version={art['version']} rows={art['trained_on']['rows']} bytes={out.stat().st_size}"
+          + (f" selected C_lex={sel['C_lex']} C_emb={sel['C_emb']} weights={sel['weights']} inner APGR {sel['inner_apgr']}"
+             if sel else ""))
 
 
 if __name__ == "__main__":

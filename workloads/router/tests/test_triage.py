@@ -63,7 +63,11 @@ def _reference_embedding(text: str, enc: SentenceEncoder) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def encoder(triage) -> SentenceEncoder:
-    return triage.encoder
+    """The sentence encoder the artifact records (it is still the candidates' embedding view when the
+    selected stack does not use it)."""
+    if triage.encoder is not None:
+        return triage.encoder
+    return SentenceEncoder(max_tokens=_train_module().MAX_TOKENS)
 
 
 def test_encoder_graph_matches_a_reference_forward_pass(encoder):
@@ -114,6 +118,58 @@ def test_v2_scores_what_it_learned_in_the_direction_of_the_labels(triage):
     assert by["high_school_mathematics"] < by["high_school_biology"]
 
 
+def test_format_features_mark_numeric_answer_options():
+    from tierwise_router.triage_v2 import format_features
+
+    numeric = "What is 1/3 + 4/9?\nA. \\frac{7}{9}\nB. \\frac{8}{9}\nC. 5/9\nD. 0.2\nAnswer:"
+    words = "Tariffs and quotas\nA. lower prices.\nB. raise prices.\nC. do nothing.\nD. ban imports.\nAnswer:"
+    f_num, f_words, f_gsm = format_features(numeric), format_features(words), format_features(GSM)
+    assert f_num[0] == f_words[0] == 1.0 and f_gsm[0] == 0.0  # four A-D options
+    assert f_num[1] == 1.0 and f_words[1] == 0.0 and f_gsm[1] == 0.0  # share of numeric options
+    assert f_num[2] == 1.0 and f_words[2] == 0.0  # LaTeX
+    assert len(f_num) == len(f_words) == len(f_gsm) == 11
+
+
+def test_v2_stack_uses_the_views_its_selection_chose(triage):
+    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    sel = art["selection"]
+    assert art["stack"]["views"] == [v for v, w in sel["weights"].items() if w]
+    assert "gsm8k" in sel["inner_folds"] and "math" not in sel["inner_folds"]  # math: strong - weak <= 1 point
+    e = triage.encoder.encode(GSM) if triage.needs_encoder else None
+    views = triage.view_values(GSM, e)
+    z = art["stack"]["bias"] + sum(w * v for w, v in zip(art["stack"]["weights"], views))
+    assert triage.score_with(GSM, e)[0] == pytest.approx(1 / (1 + math.exp(-z)))
+
+
+def test_fails_when_the_stack_names_a_view_it_cannot_compute(encoder):
+    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    art["stack"]["views"] = ["lexical", "telepathy"]
+    art["stack"]["weights"] = [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"unknown \['telepathy'\]"):
+        TriageV2(art, encoder)
+    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    art.pop("format_head", None)
+    art.pop("lexical", None)
+    art["stack"]["views"] = ["lexical", "format"]
+    art["stack"]["weights"] = [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"without parameters \['lexical', 'format'\]"):
+        TriageV2(art, encoder)
+
+
+def test_inner_folds_leave_one_subject_group_out_else_hashed_folds():
+    tr = _train_module()
+    rows = [{"id": f"r{i}", "subject": s} for i, s in enumerate(["GSM8K", "anatomy", "formal_logic", "anatomy"] * 5)]
+    folds = tr.inner_folds(rows, np.arange(len(rows)))
+    assert [n for n, _ in folds] == ["biology_health", "gsm8k", "humanities_social"]
+    assert sum(int(m.sum()) for _, m in folds) == len(rows) and int(folds[0][1].sum()) == 10
+    gsm_only = np.array([i for i, r in enumerate(rows) if r["subject"] == "GSM8K"])
+    folds = tr.inner_folds(rows, gsm_only)
+    assert [n for n, _ in folds] == [f"fold{k}" for k in range(tr.FOLDS)]
+    assert sum(int(m.sum()) for _, m in folds) == len(gsm_only)
+    with pytest.raises(ValueError, match="subject 'astrology' has no group"):
+        tr.inner_folds([*rows, {"id": "x", "subject": "astrology"}], np.arange(len(rows) + 1))
+
+
 def test_load_triage_dispatches_on_the_artifact_format(tmp_path, triage):
     v1 = load_triage(ROUTER / "tierwise_router" / "triage_model.json")
     assert isinstance(v1, Triage) and v1.version != triage.version
@@ -127,7 +183,11 @@ def test_fails_when_the_encoder_weights_are_missing(tmp_path, monkeypatch):
 
 def test_fails_when_the_artifact_was_trained_with_other_weights(encoder):
     art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
-    art["encoder"]["weights_sha256_16"] = "0" * 16
+    if "embedding" not in art["stack"]["views"]:  # the committed stack may not use it: add the view
+        art["embedding"] = {"weights": [[0.0] * encoder.dim] * 3, "bias": [0.0] * 3}
+        art["stack"]["views"].append("embedding")
+        art["stack"]["weights"].append(0.0)
+    art["encoder"] = {"name": "all-MiniLM-L6-v2", "max_tokens": encoder.max_tokens, "weights_sha256_16": "0" * 16}
     with pytest.raises(ValueError, match="trained with encoder weights 0000000000000000"):
         TriageV2(art, encoder)
 
@@ -150,6 +210,7 @@ def test_training_is_reproducible_and_matches_the_committed_artifacts(encoder):
     assert v1["version"] == committed["version"] and v1["hard"]["weights"] == committed["hard"]["weights"]
     v2 = tr.train_v2(tr.DATA, encoder)
     committed = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    assert v2["selection"] == committed["selection"]
     assert v2["stack"] == committed["stack"]
     assert v2["score_quantiles"] == committed["score_quantiles"]
     assert v2["version"] == committed["version"]
