@@ -113,6 +113,28 @@ def test_abandoned_staging_expires_and_restart_keeps_open_ones(make_kb, clock, t
     kb3.store.client.close()
 
 
+def test_a_version_built_by_another_embedder_is_not_promoted(make_kb) -> None:
+    """Switching the embedder (e.g. TIERWISE_RAG_EMBED_QUANTIZED) does not re-embed existing versions:
+    promoting or rolling back to one would search its vectors with another model's query vectors."""
+    from tierwise_rag.embedding import HashingEmbedder
+
+    class Other(HashingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.name = "other-embedder"
+
+    client = QdrantClient(":memory:")
+    old = make_kb(client)
+    old.create_collection("platform", "kb", "anchored")
+    v_old = old.ingest("platform", "kb", docs("a", range(3))).version
+    new = make_kb(client, embedder=Other())
+    v_new = new.ingest("platform", "kb", docs("b", range(3)), promote=True).version
+    with pytest.raises(Conflict, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
+        new.promote("platform", "kb", v_old)
+    assert new.get_collection("platform", "kb").active_version == v_new
+    assert old.promote("platform", "kb", v_old).active_version == v_old  # the embedder that built it may
+
+
 def test_staging_errors(kb) -> None:
     kb.create_collection("platform", "news", "fluid")
     with pytest.raises(InvalidRequest, match="fluid"):

@@ -146,10 +146,13 @@ def export_onnx(model_path: Path | None = None, cache_dir: Path | None = None) -
 
 
 def quantized_onnx(fp32: Path) -> Path:
-    """Dynamic int8 quantization (weights int8, activations quantized per call) of an exported graph,
-    next to it, written once under a temporary name and renamed (never torn). ~2x less CPU per chunk
-    on AVX-512; vectors move (cosine to fp32 ≈ 0.93-1.0), so it is a different embedder name."""
-    target = fp32.with_name("model.int8.onnx")
+    """Dynamic int8 quantization (weights int8 with one scale per output channel, activations
+    quantized per call) of an exported graph, next to it, written once under a temporary name and
+    renamed (never torn). ~2.3x less CPU per chunk on AVX-512 VNNI; vectors move, so it is a
+    different embedder name. Per-channel weight scales keep them much closer to fp32 than one scale
+    per tensor did (cosine to fp32 on Python FAQ chunks and questions: mean 0.9945 / 5th percentile
+    0.992 vs 0.963 / 0.940) at the same cost."""
+    target = fp32.with_name("model.int8pc.onnx")
     if target.exists():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -157,7 +160,7 @@ def quantized_onnx(fp32: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".model-int8-", suffix=".onnx", dir=fp32.parent)
     os.close(fd)
     try:
-        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -200,8 +203,9 @@ class OnnxMiniLMEmbedder:
         self.onnx_path = onnx_path or export_onnx(path, cache_dir)
         if quantized:
             self.onnx_path = quantized_onnx(self.onnx_path)
-        # The name keys anchored version ids: int8 vectors differ, so they get their own name.
-        self.name = f"all-MiniLM-L6-v2{'-int8' if quantized else ''}@{_dir_digest(path)}"
+        # The name keys anchored version ids: int8 vectors differ, so they get their own name ("int8pc":
+        # per-channel weight scales; the earlier per-tensor graph was "int8", never to be mixed with it).
+        self.name = f"all-MiniLM-L6-v2{'-int8pc' if quantized else ''}@{_dir_digest(path)}"
         self.backend = "onnxruntime"
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.no_padding()

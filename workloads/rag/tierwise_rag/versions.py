@@ -44,8 +44,14 @@ class VersionsMixin:
             return self._promote_locked(info, to, rollback=True)
 
     def _promote_locked(self, info: CollectionInfo, version: str, *, rollback: bool) -> CollectionInfo:
-        if version not in {v.id for v in info.versions}:
+        meta = next((v for v in info.versions if v.id == version), None)
+        if meta is None:
             raise NotFound(f"collection {info.name!r} has no version {version!r}")
+        if meta.embedder != self.embedder.name:  # its vectors would be searched with another model's query vectors
+            raise Conflict(
+                f"version {version!r} of {info.name!r} was embedded by {meta.embedder!r}, but this service embeds queries with "
+                f"{self.embedder.name!r} (TIERWISE_RAG_EMBED_QUANTIZED / TIERWISE_RAG_EMBEDDER): re-ingest the collection with this "
+                "embedder, or run the service with the one that built the version")
         snap = self._version_snapshot(info.name, version)  # fully loaded before anything moves
         history = list(info.history)
         if rollback and len(history) >= 2 and history[-2] == version:
