@@ -206,7 +206,6 @@ def _bootstrap(diffs: list[float], seed: int, n: int = 10_000) -> tuple[float, f
 
 def embedder_quality(args: argparse.Namespace) -> dict[str, Any]:
     """Dense and hybrid (shipped defaults) nDCG@10 per query, fp32 vs int8, paired."""
-    from qdrant_client import QdrantClient
     from ranx import Qrels, Run, evaluate
 
     from tierwise_rag.app import build_kb
