@@ -233,3 +233,26 @@ def test_cli_ingest_uses_staging(tmp_path, monkeypatch) -> None:
     assert second.exit_code == 0 and '"created_version": false' in second.output and '"unchanged": 7' in second.output
     out = runner.invoke(cli_app, ["query", "manual", "gadget5", "--mode", "bm25", "--top-k", "1"])
     assert out.exit_code == 0 and "page5.md#0" in out.output
+
+
+def test_the_service_does_not_start_under_an_active_version_of_another_embedder(make_kb, tmp_path) -> None:
+    """Changing the embedder setting without re-ingesting would search the active version's vectors with another
+    model's query vectors: start-up refuses with the reason, and the embedder that built it still starts."""
+    from tierwise_rag.embedding import HashingEmbedder
+    from tierwise_rag.engine import EmbedderMismatch
+
+    class Other(HashingEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.name = "other-embedder"
+
+    path = str(tmp_path / "q")
+    kb = make_kb(QdrantClient(path=path))
+    kb.create_collection("platform", "kb", "anchored")
+    kb.ingest("platform", "kb", docs("a", range(3)), promote=True)
+    kb.store.client.close()
+    with pytest.raises(EmbedderMismatch, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
+        make_kb(QdrantClient(path=path), embedder=Other())
+    again = make_kb(QdrantClient(path=path))
+    assert again.get_collection("platform", "kb").active_version is not None
+    again.store.client.close()

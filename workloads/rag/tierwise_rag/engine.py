@@ -38,9 +38,15 @@ from .models import (
 from .rerank import Reranker
 from .retrieval import RetrievalMixin, lexical_text
 from .store import Store
-from .versions import VersionsMixin
+from .versions import VersionsMixin, embedder_mismatch
 
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_)){0,62}$")
+
+
+class EmbedderMismatch(RuntimeError):
+    """The embedder setting changed under an active anchored version: its vectors would be searched with another
+    model's query vectors. Raised by :meth:`KnowledgeBase.open`, so the service refuses to start instead of serving
+    wrong neighbours."""
 
 
 class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
@@ -90,6 +96,9 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
             if info.kind == "fluid":
                 self._load_fluid(info)
             elif info.active_version:
+                meta = next(v for v in info.versions if v.id == info.active_version)
+                if meta.embedder != self.embedder.name:  # fail the start: the old pods keep serving during a rollout
+                    raise EmbedderMismatch(embedder_mismatch(info.name, meta, self.embedder.name))
                 self._active[info.name] = self._version_snapshot(info.name, info.active_version)
         known = {self.store.meta}
         for info in self._entries.values():

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from .engine import KnowledgeBase
 
 
+def embedder_mismatch(collection: str, meta: VersionInfo, embedder: str) -> str:
+    """Why a version built by another embedder cannot be served (promote, rollback, or start-up)."""
+    return (f"version {meta.id!r} of {collection!r} was embedded by {meta.embedder!r}, but this service embeds queries with "
+            f"{embedder!r} (TIERWISE_RAG_EMBED_QUANTIZED / TIERWISE_RAG_EMBEDDER): re-ingest the collection with this "
+            "embedder, or run the service with the one that built the version")
+
+
 class VersionsMixin:
     """The version half of :class:`~tierwise_rag.engine.KnowledgeBase`."""
 
@@ -48,10 +55,7 @@ class VersionsMixin:
         if meta is None:
             raise NotFound(f"collection {info.name!r} has no version {version!r}")
         if meta.embedder != self.embedder.name:  # its vectors would be searched with another model's query vectors
-            raise Conflict(
-                f"version {version!r} of {info.name!r} was embedded by {meta.embedder!r}, but this service embeds queries with "
-                f"{self.embedder.name!r} (TIERWISE_RAG_EMBED_QUANTIZED / TIERWISE_RAG_EMBEDDER): re-ingest the collection with this "
-                "embedder, or run the service with the one that built the version")
+            raise Conflict(embedder_mismatch(info.name, meta, self.embedder.name))
         snap = self._version_snapshot(info.name, version)  # fully loaded before anything moves
         history = list(info.history)
         if rollback and len(history) >= 2 and history[-2] == version:
