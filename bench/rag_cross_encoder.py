@@ -26,6 +26,11 @@ with ``CrossEncoderReranker``), per corpus, at N = 20 and 50 reranked candidates
 
     .venv-rag/bin/python bench/rag_cross_encoder.py train --out build/rag-cross-encoder   # the shipped artifact
     .venv-rag/bin/python bench/rag_cross_encoder.py loco --label cpu-2core                 # bench/results/rag/<label>-cross-encoder.json
+
+The committed result was made in parallel on 2 contended cores (same models, same numbers; less wall
+time): one ``train --train-corpora A,B --torch-threads 1 --out build/rag-cross-encoder/without-C`` per
+fold (plus ``all``), then ``loco --reuse --skip-confirm --corpora C --label part-C`` per corpus and
+``loco --reuse --corpora none --label part-confirm``, then ``merge <the part files> --label cpu-2core``.
 """
 
 from __future__ import annotations
@@ -222,9 +227,33 @@ def eval_corpus(embedder, name: str, queries: dict[str, str], docs: dict[str, st
     return res
 
 
+def merge(parts: list[Path], label: str) -> int:
+    """One result from loco runs over disjoint corpora (the folds are independent; running them as separate
+    processes only changes wall time). Each part keeps its own metadata."""
+    if not parts:
+        raise SystemExit("merge: name the loco result files to merge")
+    docs = [json.loads(p.read_text()) for p in parts]
+    held: dict = {}
+    confirm: dict = {}
+    for p, d in zip(parts, docs, strict=True):
+        for key, into in (("held_out", held), ("confirm", confirm)):
+            clash = set(d[key]) & set(into)
+            if clash:
+                raise SystemExit(f"merge: {p} repeats {sorted(clash)}")
+            into.update(d[key])
+    out = {**{k: v for k, v in docs[0].items() if k not in ("metadata", "held_out", "confirm")},
+           "metadata": {"label": label, "parts": [{"file": p.name, **d["metadata"]} for p, d in zip(parts, docs, strict=True)]},
+           "held_out": held, "confirm": confirm}
+    path = ROOT / "bench" / "results" / "rag" / f"{label}-cross-encoder.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["train", "loco"])
+    ap.add_argument("command", choices=["train", "loco", "merge"])
+    ap.add_argument("parts", nargs="*", type=Path, help="merge: loco result files (e.g. one per held-out corpus, run in parallel)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "rag-cross-encoder")
     ap.add_argument("--label", default="local")
     ap.add_argument("--train-corpora", default=",".join(CORPORA), help="train: corpora to train on")
@@ -246,6 +275,8 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="loco: use fold models already in --out when their training.json matches")
     ap.add_argument("--betas", default="1.0,0.5", help="loco: cross-encoder share of the final score (1 = cross-encoder alone)")
     args = ap.parse_args()
+    if args.command == "merge":
+        return merge(args.parts, args.label)
 
     from tierwise_rag.embedding import OnnxMiniLMEmbedder
 
@@ -286,7 +317,7 @@ def main() -> int:
     betas = tuple(float(b) for b in args.betas.split(","))
     t_start = time.perf_counter()
     held: dict[str, dict] = {}
-    for name in args.corpora.split(","):
+    for name in [c for c in args.corpora.split(",") if c and c != "none"]:
         train_on = [n for n in CORPORA if n != name]
         paths = fit(train_on, args.out / f"without-{name}")
         qs, docs = data[name]

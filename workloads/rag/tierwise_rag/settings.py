@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # (bench/results/rag/cpu-2core-loco.json, "defaults_all_corpora"; README "Evaluation").
     bm25_k1: float = Field(1.5, gt=0.0, le=10.0)
     bm25_b: float = Field(0.75, ge=0.0, le=1.0)
+    # Cross-encoder: off by default (bench/results/rag/cpu-2core-cross-encoder.json; README "Reranker").
+    # No reachable package ships cross-encoder weights; the one bench/rag_cross_encoder.py trains from
+    # the packaged MiniLM (3 layers, int8; each held-out corpus reranked by a model trained without it)
+    # ranked *below* hybrid everywhere — nDCG@10 at N=20 vs hybrid: debian-faq 0.603 vs 0.745,
+    # python-faq 0.596 vs 0.881, git-sqlite-faq 0.813 vs 0.964 (N=50 lower still); mixed 50/50 with
+    # the fused score it stayed just below hybrid (0.742 / 0.870 / 0.958) — while costing 210-300 ms of
+    # thread CPU per query at N=20 (390-570 ms at N=50) against 7-9 ms for hybrid.
     rerank_model_dir: Path | None = Field(
         None, description="ONNX cross-encoder (model.onnx + tokenizer.json) for rerank=true; unset = the score-level convex combination")
     rerank_alpha: float = Field(0.8, ge=0.0, le=1.0)
