@@ -13,7 +13,8 @@ as upstream does).
   (lexical and MiniLM-embedding heads predicting the gain g = strong_correct − weak_correct, v1's
   "weak fails", a head over prompt-format features, a kNN over training embeddings), the views,
   weights and C chosen by ``select_v2``: leave-one-subject-group-out *inside* the training split
-  (mean held-out-group APGR), never on a test set. A sigmoid fitted on 5-fold out-of-fold blends
+  (mean held-out-group APGR), never on a test set. The shipped artifact restricts the choice to
+  ``SHIPPED_FAMILY`` (lexical + embedding + format; see there for the rule); ``--all-families`` lifts it. A sigmoid fitted on 5-fold out-of-fold blends
   against (1 + g) / 2 makes r(q) a calibrated P(strong beats weak, ties half); the score quantiles
   for the Tier-2 share threshold come from those out-of-fold scores. bench/routing.py runs the same
   selection inside every held-out split's training rows (nested). ``fit_v2_old`` keeps the previous
@@ -148,6 +149,13 @@ C_GRID = (0.1, 1.0)
 BLEND_WEIGHTS = (0.0, 0.5, 1.0)
 BLEND_VIEWS = ("lexical", "embedding", "weak_fails", "format", "knn")
 KNN_K = 50
+# The shipped artifact's recipe family. Rule fixed by the lead before any candidate number was seen (issue 15):
+# the family most outer held-out splits chose in bench/routing.py's nested selection (8 of 9: lexical +
+# embedding + format), weights and C chosen by select_v2 restricted to it on the full training split
+# (candidate A), shipped if its in-domain APGR is >= the previous artifact 8f047ea48254's - 0.02 on both
+# GSM8K and MMLU, else the previous artifact. Unrestricted, select_v2 picks "format view alone" on the full
+# split (inner APGR 0.5635 vs 0.559, a near tie), which is worse in-domain (README, routing section).
+SHIPPED_FAMILY = ("lexical", "embedding", "format")
 # MMLU's own subcategories (hendrycks/test categories.py), merged where a subcategory has one subject here.
 SUBJECT_GROUPS = {
     "math": ["abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics"],
@@ -243,13 +251,18 @@ class Views:
         return self._raw(te)
 
 
-def candidates() -> list[dict]:
-    """Every blend (weights over BLEND_VIEWS, not all zero) × C for the lexical/embedding heads they use."""
+def candidates(family: tuple[str, ...] | None = None) -> list[dict]:
+    """Every blend (weights over BLEND_VIEWS, not all zero) × C for the lexical/embedding heads they use;
+    with ``family``, only the blends whose non-zero views are exactly those views."""
+    if family is not None and (not family or set(family) - set(BLEND_VIEWS)):
+        raise ValueError(f"recipe family {family!r}: must be a non-empty subset of {BLEND_VIEWS}")
     out, seen = [], set()
     for c_lex in C_GRID:
         for c_emb in C_GRID:
             for w in itertools.product(BLEND_WEIGHTS, repeat=len(BLEND_VIEWS)):
                 if not any(w):
+                    continue
+                if family is not None and {v for v, x in zip(BLEND_VIEWS, w) if x} != set(family):
                     continue
                 key = (c_lex if w[0] else None, c_emb if w[1] else None, *w)
                 if key in seen:
@@ -281,13 +294,16 @@ def inner_folds(rows: list[dict], tr: np.ndarray) -> list[tuple[str, np.ndarray]
     return [(f"fold{k}", f == k) for k in range(FOLDS)]
 
 
-def select_v2(rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray) -> dict:
+def select_v2(rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray,
+              family: tuple[str, ...] | None = None) -> dict:
     """The candidate with the best mean APGR (RouteLLM's, 10 qcut bins) over inner held-out folds of the
     training rows ``tr``; folds where strong - weak accuracy <= 1 point (APGR undefined) are skipped.
-    Ties go to the candidate with fewer views. Contaminated rows are not scored (as upstream)."""
+    Ties go to the candidate with fewer views. Contaminated rows are not scored (as upstream).
+    ``family``: choose only among ``candidates(family)`` (weights and C inside a fixed set of views);
+    each view is fitted independently, so this is the full selection with the other candidates removed."""
     strong = np.array([r["strong_correct"] for r in rows], dtype=float)
     weak = np.array([r["weak_correct"] for r in rows], dtype=float)
-    cands = candidates()
+    cands = candidates(family)
     scores: list[list[float]] = [[] for _ in cands]
     used = []
     for name, held in inner_folds(rows, tr):
@@ -295,7 +311,7 @@ def select_v2(rows: list[dict], x, e: np.ndarray, fm: np.ndarray, tr: np.ndarray
         if strong[va].mean() - weak[va].mean() <= 0.01:
             continue
         used.append(name)
-        v = Views(rows, x, e, fm, tr[~held])
+        v = Views(rows, x, e, fm, tr[~held], only=family or BLEND_VIEWS)
         raw = v.values(va)
         for k, c in enumerate(cands):
             scores[k].append(apgr(blend(v, raw, c), strong[va], weak[va]))
@@ -422,15 +438,17 @@ def embed(rows: list[dict], encoder) -> np.ndarray:
     return encoder.encode_many([r["prompt"] for r in rows])
 
 
-def train_v2(data_dir: Path, encoder, e_all: np.ndarray | None = None, cand: dict | None = None) -> dict:
-    """Select the recipe by inner leave-one-subject-group-out on the training split, fit it, serialise.
-    ``e_all``: embeddings of every row of ``load_rows`` (a cache), else computed here; ``cand``: a
-    selection already made by ``select_v2`` on the same rows (it is deterministic)."""
+def train_v2(data_dir: Path, encoder, e_all: np.ndarray | None = None, cand: dict | None = None,
+             family: tuple[str, ...] | None = SHIPPED_FAMILY) -> dict:
+    """Select the recipe by inner leave-one-subject-group-out on the training split (restricted to
+    ``family``; None: every view combination), fit it, serialise. ``e_all``: embeddings of every row of
+    ``load_rows`` (a cache), else computed here; ``cand``: a selection already made by ``select_v2`` on
+    the same rows with the same family (it is deterministic)."""
     rows = load_rows(data_dir)
     tr = np.array([i for i, r in enumerate(rows) if r["split"] == "train"])
     x, fm = matrix(rows), format_matrix(rows)
     e = e_all if e_all is not None else embed(rows, encoder)
-    cand = cand or select_v2(rows, x, e, fm, tr)
+    cand = cand or select_v2(rows, x, e, fm, tr, family=family)
     parts = fit_v2(rows, x, e, fm, tr, cand)
     meta = {"encoder": {"name": "all-MiniLM-L6-v2", "weights_sha256_16": encoder.digest, "max_tokens": encoder.max_tokens},
             "trained_on": {"files": files_sha(data_dir), "rows": len(tr), "split": f"sha256(seed:id) % 100 >= {TEST_PERCENT}",
@@ -438,7 +456,10 @@ def train_v2(data_dir: Path, encoder, e_all: np.ndarray | None = None, cand: dic
             "selection": {"how": "leave-one-subject-group-out inside the training split, mean APGR over the held-out "
                                  "groups (strong - weak > 1 point); blend weights over standardised views",
                           **{k: cand[k] for k in ("C_lex", "C_emb", "weights", "inner_apgr", "inner_folds", "inner_top5")},
-                          "candidates": len(candidates()), "grid": {"C": list(C_GRID), "weights": list(BLEND_WEIGHTS),
+                          "family": list(family) if family else None,
+                          "family_rule": "issue 15: the family most outer held-out splits chose (bench/routing.py), "
+                                         "fixed before its in-domain numbers were seen" if family else None,
+                          "candidates": len(candidates(family)), "grid": {"C": list(C_GRID), "weights": list(BLEND_WEIGHTS),
                                                                     "views": list(BLEND_VIEWS), "knn_k": KNN_K}},
             "hyper": {"C_dom": C_DOM, "folds": FOLDS}}
     return artifact_v2(parts, fit_domain([rows[i] for i in tr], x[tr]), meta)
@@ -449,6 +470,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--which", choices=["v1", "v2", "both"], default="both")
     ap.add_argument("--out-dir", type=Path, default=HERE / "tierwise_router")
+    ap.add_argument("--all-families", action="store_true", help="select among every view combination, not only "
+                    "SHIPPED_FAMILY (the committed artifact is SHIPPED_FAMILY's)")
     args = ap.parse_args()
     outs = []
     if args.which in ("v1", "both"):
@@ -456,7 +479,9 @@ def main() -> None:
     if args.which in ("v2", "both"):
         from tierwise_router.triage_encoder import SentenceEncoder
 
-        outs.append(("triage_v2.json", train_v2(args.data.resolve(), SentenceEncoder(max_tokens=MAX_TOKENS, threads=2))))
+        family = None if args.all_families else SHIPPED_FAMILY
+        outs.append(("triage_v2.json", train_v2(args.data.resolve(), SentenceEncoder(max_tokens=MAX_TOKENS, threads=2),
+                                                family=family)))
     for name, art in outs:
         write_artifact(args.out_dir / name, art)
 

@@ -170,6 +170,25 @@ def test_inner_folds_leave_one_subject_group_out_else_hashed_folds():
         tr.inner_folds([*rows, {"id": "x", "subject": "astrology"}], np.arange(len(rows) + 1))
 
 
+def test_candidates_of_a_family_use_exactly_its_views():
+    tr = _train_module()
+    fam = ("lexical", "embedding", "format")
+    cands = tr.candidates(fam)
+    assert cands and all({v for v, w in c["weights"].items() if w} == set(fam) for c in cands)
+    # 2 non-zero weights per view, 2 C values per head: every one of them, and only them
+    assert len(cands) == 2 ** 3 * 2 * 2 and len(cands) < len(tr.candidates())
+    with pytest.raises(ValueError, match="non-empty subset"):
+        tr.candidates(("lexical", "telepathy"))
+
+
+def test_committed_v2_was_selected_inside_the_shipped_family():
+    tr = _train_module()
+    sel = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())["selection"]
+    assert tuple(sel["family"]) == tr.SHIPPED_FAMILY
+    assert {v for v, w in sel["weights"].items() if w} == set(tr.SHIPPED_FAMILY)
+    assert all({v for v, w in c["weights"].items() if w} == set(tr.SHIPPED_FAMILY) for c in sel["inner_top5"])
+
+
 def test_load_triage_dispatches_on_the_artifact_format(tmp_path, triage):
     v1 = load_triage(ROUTER / "tierwise_router" / "triage_model.json")
     assert isinstance(v1, Triage) and v1.version != triage.version
