@@ -239,6 +239,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timing-prompts", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=4, help="processes for the per-split refits (each selects v2's recipe)")
+    ap.add_argument("--prev-artifact", type=Path, help="a previous triage_v2.json (e.g. `git show 32160fe:workloads/"
+                    "router/tierwise_router/triage_v2.json`), scored in-domain through the run-time code as v2_prev; "
+                    "the shipping rule (issue 15) is then checked on the two artifacts")
     ap.add_argument("--timing-only", action="store_true", help="decision time only (waits up to 10 min for a quiet "
                     "machine), written to <label>.json; quality needs the full run")
     a = ap.parse_args()
@@ -278,10 +281,25 @@ def main() -> None:
     sc = {"v1": np.array([v1.score(rows[i]["prompt"])[0] for i in test]),
           "v2_old": tr.fit_v2_old([rows[i] for i in train], x[train], e[train])(x[test], e[test]),  # same recipe and data as artifact 8f047ea48254
           "v2": np.array([v2.score_with(rows[i]["prompt"], e[i])[0] for i in test])}
+    prev = None
+    if a.prev_artifact:
+        prev = TriageV2.load(a.prev_artifact, encoder=SentenceEncoder(max_tokens=tr.MAX_TOKENS, threads=2))
+        sc["v2_prev"] = np.array([prev.score_with(rows[i]["prompt"], e[i])[0] for i in test])
     results["in_domain"] = {}
     for name, sel in (("gsm8k", bench[test] == "gsm8k"), ("mmlu_part1", bench[test] == "mmlu"), ("combined", np.ones(len(test), bool))):
         results["in_domain"][name] = evaluate([rows[i] for i in test[sel]], {k: s[sel] for k, s in sc.items()}, a.seed)
     calib = {"in_domain_test": reliability(sc["v2"], [rows[i] for i in test])}
+    if prev is not None:  # issue 15's rule, fixed before the numbers: ship the new artifact if >= previous - 0.02 on both
+        results["shipping_rule"] = {
+            "rule": "ship the committed (new) artifact if its in-domain APGR >= the previous artifact's - 0.02 on both "
+                    "GSM8K and MMLU, else ship the previous one (fixed by the lead before either number was seen)",
+            "new": v2.version, "previous": prev.version,
+            **{k: {"new_apgr": results["in_domain"][k]["v2"]["apgr"], "previous_apgr": results["in_domain"][k]["v2_prev"]["apgr"],
+                   "bar": round(results["in_domain"][k]["v2_prev"]["apgr"] - 0.02, 4),
+                   "passes": results["in_domain"][k]["v2"]["apgr"] >= results["in_domain"][k]["v2_prev"]["apgr"] - 0.02}
+               for k in ("gsm8k", "mmlu_part1")}}
+        results["shipping_rule"]["new_ships"] = all(results["shipping_rule"][k]["passes"] for k in ("gsm8k", "mmlu_part1"))
+        print("shipping rule", results["shipping_rule"], flush=True)
 
     # 2. leave-one-subject-group-out on MMLU part 1
     groups = tr.SUBJECT_GROUPS
@@ -345,7 +363,10 @@ def main() -> None:
                         "v2_old": "the previous v2 recipe (lexical + embedding gain heads, stack fitted on random-fold "
                                   "out-of-fold views; artifact 8f047ea48254), refitted per split by train_triage.fit_v2_old",
                         "v2_selection": "per split, train_triage.select_v2 on that split's training rows only "
-                                        "(leave-one-subject-group-out inside them; GSM8K alone: 5 hashed folds)"},
+                                        "(leave-one-subject-group-out inside them; GSM8K alone: 5 hashed folds), every "
+                                        "view combination; the committed artifact (in_domain v2) restricts the same "
+                                        "selection to train_triage.SHIPPED_FAMILY (issue 15)",
+                        "v2_prev_artifact": prev.version if prev is not None else None},
            "results": results,
            "v2_selected_per_split": selected,
            "summary": {k: {"v2_beats_v1_and_random": v.get("v2_beats_all"), "v2_beats_v2_old": v.get("v2_beats_v2_old"),
