@@ -163,14 +163,14 @@ _FORKED: dict = {}  # the data a forked refit worker reads (set before the pool 
 
 
 def _refit_job(job: tuple[str, np.ndarray, np.ndarray]) -> tuple[str, dict, dict]:
-    """One split's refits, cached on disk by the split, the data, the embeddings and train_triage.py's
-    source (an interrupted run resumes; any change to the recipes recomputes)."""
+    """One split's refits, cached on disk by the split, the data, the embeddings and the trainer's
+    source (train_triage.py, triage_data.py, triage_recipes.py) (an interrupted run resumes; any change to the recipes recomputes)."""
     import pickle
 
     name, train_idx, test_idx = job
     d = _FORKED
     key = hashlib.sha256(b"".join([name.encode(), train_idx.tobytes(), test_idx.tobytes(), d["e"].tobytes(),
-                                   (ROUTER / "train_triage.py").read_bytes(),
+                                   *((ROUTER / f).read_bytes() for f in ("train_triage.py", "triage_data.py", "triage_recipes.py")),
                                    (ROUTER / "tierwise_router" / "triage_v2.py").read_bytes(),
                                    repr(d["tr"].files_sha(d["tr"].DATA)).encode()])).hexdigest()[:16]
     cache = _cache_dir() / f"routing-refit-{key}.pkl"
