@@ -170,7 +170,7 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
                         "TIERWISE_ROUTER_LEDGER_FSYNC": "batch", "TIERWISE_ROUTER_LOG_LEVEL": "WARNING",
                         "AWS_ACCESS_KEY_ID": "AKIDSTUB", "AWS_SECRET_ACCESS_KEY": "stub", "AWS_EC2_METADATA_DISABLED": "true"}
     load0 = [round(x, 2) for x in os.getloadavg()]
-    router = start_router(env, port, d / "router.log", stdout_to_log=False, timeout_s=30)
+    router = start_router(env, port, d / "router.log", timeout_s=30)
     try:
         t0 = time.perf_counter()
         recs = asyncio.run(drive(f"http://127.0.0.1:{port}/v1/chat/completions", a.clients, a.duration_s,

@@ -194,7 +194,7 @@ def main() -> None:
     load_start = [round(x, 2) for x in os.getloadavg()]
     try:
         # The router is started the way users start it: the installed `tierwise-router serve` console script.
-        procs.append(start_router(env, rt_port, tmp / "router.log", stdout_to_log=False, timeout_s=30))
+        procs.append(start_router(env, rt_port, tmp / "router.log", timeout_s=30))
         router_pid = procs[1].pid
         wait_http(f"http://127.0.0.1:{up_port}/health")
         body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Say ok."}],
