@@ -68,7 +68,7 @@ def router_config_props(env: ServingSlice, *, model_urls: dict[str, str], rag_ur
                      for m in env.models),
         bedrock_models=tuple(BedrockModel(i, sv.bedrock_prices[i].input_usd_per_mtok, sv.bedrock_prices[i].output_usd_per_mtok)
                              for i in env.bedrock.allowed_model_ids),
-        region=env.region, target_tier2_share=sv.target_tier2_share, saturation_waiting=sv.queue_target_waiting * 4,
+        region=env.region, target_tier2_share=sv.target_tier2_share, saturation_waiting=sv.router_saturation_waiting,
         rag_url=rag_url, guardrails_url=guardrails_url, tier1_model=sv.router_tier1_model, tier2_model=sv.router_tier2_model,
         rag_collections=tuple(sv.router_rag_collections), gateway_url=gateway_url)
 

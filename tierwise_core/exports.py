@@ -25,12 +25,6 @@ from .config import Environment
 OBSERVABILITY_SCHEMA_VERSION = 1
 OBSERVABILITY_KIND = "tierwise/observability-facts"
 
-#: The router skips a model replica with more requests waiting than this multiple of the KEDA target
-#: (`serving.queue_target_waiting`). Same rule as `constructs/serving/router_config.py`, which renders the
-#: router's `routing.saturation_waiting`; not a property of the environment model yet.
-ROUTER_SATURATION_FACTOR = 4
-
-
 class _Facts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,7 +78,7 @@ def observability_facts(env: Environment) -> ObservabilityFacts:
         gpu_pools=[p.name for p in env.gpu_pools],
         bedrock_model_ids=list(env.bedrock.allowed_model_ids),
         queue_target_waiting=sv.queue_target_waiting,
-        router_saturation_waiting=sv.queue_target_waiting * ROUTER_SATURATION_FACTOR,
+        router_saturation_waiting=sv.router_saturation_waiting,
         monitoring_namespace=sv.monitoring_namespace,
     )
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tierwise.config import list_environments, load_environment
-from tierwise.exports import (ROUTER_SATURATION_FACTOR, observability_facts, observability_facts_json,
+from tierwise.exports import (observability_facts, observability_facts_json,
                               observability_schema_json)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def test_export_carries_the_model_defaults(tmp_path: Path) -> None:
     serving_fields = type(env.serving).model_fields
     assert {t.tokens_per_day for t in facts.teams} == {team_default}
     assert facts.queue_target_waiting == serving_fields["queue_target_waiting"].default
-    assert facts.router_saturation_waiting == ROUTER_SATURATION_FACTOR * serving_fields["queue_target_waiting"].default
+    assert facts.router_saturation_waiting == 4 * serving_fields["queue_target_waiting"].default  # the rule, written out
     assert facts.monitoring_namespace == serving_fields["monitoring_namespace"].default
 
 

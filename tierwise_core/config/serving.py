@@ -140,6 +140,12 @@ class Serving(Strict):
 
     # -- derived facts -------------------------------------------------------------------------
     @property
+    def router_saturation_waiting(self) -> int:
+        """The router's `routing.saturation_waiting`: it skips a model replica with more requests waiting than
+        4x the KEDA scale-out target (`queue_target_waiting`), so it spills before KEDA has caught up."""
+        return self.queue_target_waiting * 4
+
+    @property
     def namespace(self) -> str:
         return SERVING_NAMESPACE
 
