@@ -38,12 +38,6 @@ def default_tags(env: StackSlice) -> dict[str, str]:
     }
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `over` merged in: nested maps merge, any other value in `over` replaces the one in `base`."""
-    return {**base, **{k: deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-                       for k, v in over.items()}}
-
-
 class TierwiseStack(TerraformStack):
     layer: str = ""
 

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from tierwise.config.slices import ObservabilitySlice
 from tierwise.constructs.encryption_key import EncryptionKey, EncryptionKeyProps
+from tierwise.helm_values import deep_merge
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 from tierwise.constructs.kubernetes import KubernetesObject
 from tierwise.constructs.observability.gpu_usage_snapshot import GpuUsageSnapshot, GpuUsageSnapshotProps
@@ -25,7 +26,7 @@ from tierwise.constructs.serving.ecr_repository import EcrRepository, EcrReposit
 from tierwise.constructs.serving.network_policy import NetworkPolicy, NetworkPolicyProps, cidr, namespaces, pods, tcp
 from tierwise.constructs.serving.vllm_model_server import PORT as VLLM_PORT
 
-from .base import PLATFORM_COST_CENTER, SHARED_TEAM, InClusterStack, deep_merge
+from .base import PLATFORM_COST_CENTER, SHARED_TEAM, InClusterStack
 from .capacity import CapacityStack
 from .cluster import ClusterStack
 

@@ -10,9 +10,9 @@ from tierwise.config.slices import PlatformSlice
 from tierwise.constructs.helm_chart import HelmChart, HelmChartProps
 from tierwise.constructs.platform.crd_bundle import CrdBundle, CrdBundleProps
 from tierwise.constructs.platform.team_queue import MIG_RESOURCE
-from tierwise.helm_values import chart_default
+from tierwise.helm_values import chart_default, deep_merge
 
-from .base import InClusterStack, deep_merge
+from .base import InClusterStack
 from .capacity import CapacityStack
 from .cluster import ClusterStack
 

@@ -63,8 +63,8 @@ def synth(
 
     try:
         do_synth(environment, out)
-    except (ValueError, FileNotFoundError) as e:  # a bad combination the model let through, or a forked
-        _err(f"{env}: {e}")                         # environment whose observability files were never generated
+    except ValueError as e:  # a bad combination the model let through, or a forked environment never generated
+        _err(f"{env}: {e}")
         raise typer.Exit(EXIT_CONFIG)
     if quiet:
         return

@@ -81,7 +81,7 @@ def vendored_charts() -> dict[tuple[str, str], VendoredChart]:
             sub = folder / "charts" / dep["name"] / "values.yaml"
             if sub.exists():
                 key = dep.get("alias") or dep["name"]
-                defaults[key] = _deep_merge(yaml.safe_load(sub.read_text()) or {}, defaults.get(key) or {})
+                defaults[key] = deep_merge(yaml.safe_load(sub.read_text()) or {}, defaults.get(key) or {})
         out[(name, src["version"])] = VendoredChart(
             name=name, version=src["version"], folder=folder, defaults=defaults,
             schema=json.loads(schema_file.read_text()) if schema_file.exists() else None,
@@ -111,10 +111,11 @@ def _required(folder: Path) -> dict[str, str]:
 
 
 # -- values as Helm sees them ----------------------------------------------------------------------------
-def _deep_merge(base: dict, over: Mapping) -> dict:
+def deep_merge(base: dict, over: Mapping) -> dict:
+    """`base` with `over` merged in as Helm coalesces values: nested maps merge, any other value replaces."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -134,7 +135,7 @@ def release_values(release: Mapping[str, Any]) -> dict[str, Any]:
         if loaded is not None:
             if not isinstance(loaded, dict):
                 raise ValueError(f"helm_release {release.get('name')}: a values document is a {kind_of(loaded)}, not a map")
-            merged = _deep_merge(merged, loaded)
+            merged = deep_merge(merged, loaded)
     for s in release.get("set") or []:
         _set_path(merged, s["name"], s.get("value"))
     for s in release.get("set_list") or []:
@@ -183,7 +184,7 @@ def _short(v: Any) -> str:
 def _schema_findings(chart: VendoredChart, values: dict) -> Iterator[Finding]:
     if chart.schema is None:
         return
-    coalesced = _deep_merge(chart.defaults, values)
+    coalesced = deep_merge(chart.defaults, values)
     for e in jsonschema.Draft7Validator(chart.schema).iter_errors(coalesced):
         if isinstance(e.instance, str) and _TF_REF.search(e.instance) and e.validator in ("pattern", "format", "enum"):
             continue
@@ -410,7 +411,7 @@ def check_release(release: Mapping[str, Any], *, manifests: Iterable[dict] | Non
     except (ValueError, yaml.YAMLError) as e:
         return [Finding("", str(e))]
     findings = list(_walk(chart, values, chart.defaults, ()))
-    coalesced = _deep_merge(chart.defaults, values)
+    coalesced = deep_merge(chart.defaults, values)
     findings += [Finding(path, f"the chart requires it: {msg!r}") for path, msg in sorted(chart.required.items())
                  if _get(coalesced, path) in (None, "", {}, [])]
     findings += _schema_findings(chart, values)

@@ -32,6 +32,11 @@ def _by_name(items) -> Mapping:
     return MappingProxyType({i.name: i for i in items})
 
 
+class MissingGeneratedFile(ValueError, FileNotFoundError):
+    """A file the observability package generates is missing: a forked environment was never generated. A
+    ValueError, so `tierwise synth` reports it like any other bad input (exit 2, one message)."""
+
+
 @dataclass(frozen=True)
 class StackSlice:
     """The frame of every stack: stack id and state key (`<name>-<layer>`), provider region/account, default tags."""
@@ -136,7 +141,7 @@ class ObservabilitySlice(StackSlice):
         """One generated file; a missing one fails with its path and the command that writes it."""
         path = self.generated_dir / name
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingGeneratedFile(
                 f"{path} not found: the observability stack deploys the files the observability package generates for "
                 f"environment {self.name!r}. Run `make generate-observability` (`tierwise export observability` "
                 f"for every environment, then `tierwise-observability generate` writes {OBSERVABILITY_GENERATED}/<env>/), "

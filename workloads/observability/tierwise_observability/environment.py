@@ -15,6 +15,7 @@ rewrites them, then the generated files).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -71,6 +72,13 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files(__package__).joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8"))
 
 
+@functools.cache
+def _validator() -> tuple[int, Draft202012Validator]:
+    """The committed schema's version and its validator, read and built once per process."""
+    s = schema()
+    return s["properties"]["schema_version"]["const"], Draft202012Validator(s)
+
+
 def _where(e: ValidationError) -> str:
     out = ""
     for part in e.absolute_path:
@@ -88,12 +96,11 @@ def _message(e: ValidationError) -> str:
 
 def from_facts(doc: Any, source: str = "<facts>") -> ObsEnvironment:
     """Validate one export against the committed schema, then map it (no defaults, no other checks)."""
-    s = schema()
-    version = s["properties"]["schema_version"]["const"]
+    version, validator = _validator()
     if isinstance(doc, dict) and "schema_version" in doc and doc["schema_version"] != version:
         raise FactsError(f"{source}: schema_version: this tierwise-observability reads version {version}, got "
                          f"{doc['schema_version']!r}; export again with the tierwise of the same checkout ({EXPORT_HINT})")
-    errors = sorted(Draft202012Validator(s).iter_errors(doc), key=lambda e: (_where(e), e.message))
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (_where(e), e.message))
     if errors:
         n = len(errors)
         lines = [f"  {_where(e)}: {_message(e)}" for e in errors]
