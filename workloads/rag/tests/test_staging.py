@@ -235,11 +235,11 @@ def test_cli_ingest_uses_staging(tmp_path, monkeypatch) -> None:
     assert out.exit_code == 0 and "page5.md#0" in out.output
 
 
-def test_the_service_does_not_start_under_an_active_version_of_another_embedder(make_kb, tmp_path) -> None:
+def test_a_collection_whose_active_version_another_embedder_built_is_not_served(make_kb, tmp_path) -> None:
     """Changing the embedder setting without re-ingesting would search the active version's vectors with another
-    model's query vectors: start-up refuses with the reason, and the embedder that built it still starts."""
+    model's query vectors: that collection refuses queries with the reason (409), the others keep serving, the
+    embedder that built it still serves it, and promoting a version the new embedder built serves it again."""
     from tierwise_rag.embedding import HashingEmbedder
-    from tierwise_rag.engine import EmbedderMismatch
 
     class Other(HashingEmbedder):
         def __init__(self) -> None:
@@ -251,8 +251,18 @@ def test_the_service_does_not_start_under_an_active_version_of_another_embedder(
     kb.create_collection("platform", "kb", "anchored")
     kb.ingest("platform", "kb", docs("a", range(3)), promote=True)
     kb.store.client.close()
-    with pytest.raises(EmbedderMismatch, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
-        make_kb(QdrantClient(path=path), embedder=Other())
-    again = make_kb(QdrantClient(path=path))
-    assert again.get_collection("platform", "kb").active_version is not None
+    other = make_kb(QdrantClient(path=path), embedder=Other())
+    with pytest.raises(Conflict, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
+        other.retrieve("platform", ["kb"], "handbook", top_k=5)
+    other.create_collection("platform", "fresh", "anchored")  # the rest of the service works
+    other.ingest("platform", "fresh", docs("b", range(2)), promote=True)
+    assert other.retrieve("platform", ["fresh"], "handbook", top_k=5).hits
+    v_new = other.ingest("platform", "kb", docs("c", range(2))).version
+    other.promote("platform", "kb", v_new)
+    assert other.retrieve("platform", ["kb"], "handbook", top_k=5).hits
+    other.store.client.close()
+    again = make_kb(QdrantClient(path=path))  # now the old embedder is the mismatched one, for this collection only
+    with pytest.raises(Conflict, match="embedded by 'other-embedder'.*'hashing-256'"):
+        again.retrieve("platform", ["kb"], "handbook", top_k=5)
+    assert again.get_collection("platform", "kb").active_version == v_new
     again.store.client.close()

@@ -43,12 +43,6 @@ from .versions import VersionsMixin, embedder_mismatch
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_)){0,62}$")
 
 
-class EmbedderMismatch(RuntimeError):
-    """The embedder setting changed under an active anchored version: its vectors would be searched with another
-    model's query vectors. Raised by :meth:`KnowledgeBase.open`, so the service refuses to start instead of serving
-    wrong neighbours."""
-
-
 class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
     def __init__(
         self,
@@ -80,6 +74,9 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
         self.clock = clock
         self._entries: dict[str, CollectionInfo] = {}
         self._active: dict[str, Snapshot] = {}  # the one reference a query reads
+        #: Collections whose active version another embedder built (found at start-up): queries get 409 with the
+        #: reason until a version this embedder built is promoted.
+        self._unservable: dict[str, str] = {}
         self._versions: dict[tuple[str, str], Snapshot] = {}  # loaded anchored versions
         self._fluid: dict[str, dict[str, dict[str, Any]]] = {}  # name -> point id -> payload
         self._locks: dict[str, threading.Lock] = {}
@@ -97,8 +94,9 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
                 self._load_fluid(info)
             elif info.active_version:
                 meta = next(v for v in info.versions if v.id == info.active_version)
-                if meta.embedder != self.embedder.name:  # fail the start: the old pods keep serving during a rollout
-                    raise EmbedderMismatch(embedder_mismatch(info.name, meta, self.embedder.name))
+                if meta.embedder != self.embedder.name:  # this collection only: the others keep serving
+                    self._unservable[info.name] = embedder_mismatch(info.name, meta, self.embedder.name)
+                    continue
                 self._active[info.name] = self._version_snapshot(info.name, info.active_version)
         known = {self.store.meta}
         for info in self._entries.values():

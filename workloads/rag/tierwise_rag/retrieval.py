@@ -14,7 +14,7 @@ import numpy as np
 from qdrant_client import models
 
 from .fusion import rrf
-from .models import CollectionInfo, Hit, InvalidRequest, Mode, NotFound, RetrieveResult, Snapshot
+from .models import CollectionInfo, Conflict, Hit, InvalidRequest, Mode, NotFound, RetrieveResult, Snapshot
 from .rerank import Candidate
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class RetrievalMixin:
             info = self._entries.get(name)
             if info is None:
                 raise NotFound(f"collection {name!r} does not exist")
+            if name in self._unservable:
+                raise Conflict(self._unservable[name])
             snaps.append((info, self._active.get(name)))  # one reference read per collection
 
         timings: dict[str, float] = {}
