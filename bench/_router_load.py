@@ -1,5 +1,5 @@
 """Loopback plumbing the router benchmarks share (router_overhead.py, router_faults.py, ledger_durable.py):
-free ports, waiting for an HTTP endpoint, percentiles, stopping process groups, reading router counters.
+free ports, waiting for a process's HTTP endpoint, percentiles, stopping process groups, reading router counters.
 Starting Redis, moto and the router itself lives in workloads/router/harness/procs.py, written once for the
 router's tests, its harness and these benchmarks; it is re-exported here."""
 
@@ -9,28 +9,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTER_TESTS = REPO / "workloads" / "router" / "tests"
 sys.path.insert(0, str(REPO / "workloads" / "router" / "harness"))
-from procs import free_port, start_moto, start_redis, start_router  # noqa: E402,F401
+from procs import free_port, start_moto, start_redis, start_router, wait_healthy  # noqa: E402,F401
 
 __all__ = ["REPO", "ROUTER_TESTS", "free_port", "metric_lines", "pct", "start_moto", "start_redis", "start_router",
-           "stop_groups", "wait_http"]
+           "stop_groups", "wait_up"]
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+def wait_up(proc: subprocess.Popen, url: str, timeout: float = 30) -> None:
+    """procs.wait_healthy, raising unless the URL answered: a process that exits fails at once."""
+    state = wait_healthy(proc, url, timeout)
+    if state != "up":
+        raise RuntimeError(f"{url}: {state} (pid {proc.pid}, exit code {proc.poll()})")
 
 
 def pct(xs: list[float], p: float) -> float:

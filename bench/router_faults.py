@@ -58,7 +58,7 @@ PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
 from _meta import dirty_paths, metadata, router_package, wait_quiet  # noqa: E402
 from _faults_check import evaluate, redis_state  # noqa: E402
-from _router_load import ROUTER_TESTS, free_port, metric_lines, start_redis, start_router, stop_groups, wait_http  # noqa: E402
+from _router_load import ROUTER_TESTS, free_port, metric_lines, start_redis, start_router, stop_groups, wait_up  # noqa: E402
 
 MIXES: dict[str, dict[str, float]] = {
     "healthy": {},
@@ -265,7 +265,7 @@ def main() -> None:
     load_start = [round(x, 2) for x in os.getloadavg()]
     results = {}
     try:
-        wait_http(f"http://127.0.0.1:{ports['control']}/_faults")
+        wait_up(stubs, f"http://127.0.0.1:{ports['control']}/_faults")
         for m in names:
             r = run_mix(m, mixes[m], a, tmp, ports, redis_url)
             results[m] = r

@@ -11,7 +11,7 @@ uvicorn+uvloop+httptools, one process), the router with the installed ``tierwise
 with the one JSON line per request going to a file), and, if found, the LiteLLM proxy (one worker,
 master key, no database) in front of the same stub.
 
-Load: an open-loop generator in a *separate process* per run (``--loadgen``), raw asyncio protocols
+Load: an open-loop generator in a *separate process* per run (``bench/_openloop.py``), raw asyncio protocols
 + httptools on uvloop, one pre-framed request, callbacks instead of tasks (~20 µs of CPU per
 request, so the generator is not the bottleneck on these 2 shared cores). Latency is measured from
 each request's *scheduled* send time (no coordinated omission). The connection axis (``--conns``):
@@ -46,15 +46,14 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(REPO / "bench"))
 from _meta import dirty_paths, router_package, wait_quiet  # noqa: E402
-from _openloop import loadgen, run_child  # noqa: E402
-from _router_load import free_port, metric_lines, pct, start_router, stop_groups, wait_http  # noqa: E402
+from _openloop import run_child  # noqa: E402
+from _router_load import free_port, metric_lines, pct, start_router, stop_groups, wait_up  # noqa: E402
 KEY = "sk-bench"
 
 STUB = textwrap.dedent('''
@@ -131,12 +130,7 @@ def main() -> None:
                          "saturates below 100 req/s here and its backlog would otherwise spill into the router's runs")
     ap.add_argument("--router-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra TIERWISE_ROUTER_* settings for the router process (repeatable)")
-    ap.add_argument("--loadgen", nargs=5, metavar=("URL", "RATE", "DURATION_S", "KEY", "CONNS"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.loadgen:
-        url, rate, dur, key, conns = a.loadgen  # what _openloop.py's __main__ does, kept for old invocations
-        sys.stdout.write(json.dumps(loadgen(url, int(rate), float(dur), sys.stdin.buffer.read(), key, int(conns))))
-        return
     random.seed(a.seed)
     if a.nice is not None:  # children (stub, router, each load generator) inherit it
         os.setpriority(os.PRIO_PROCESS, 0, a.nice)
@@ -188,7 +182,7 @@ def main() -> None:
                                        "--host", "127.0.0.1", "--num_workers", "1", "--log_config", str(tmp / "log.json")],
                                       env=os.environ | {"LITELLM_LOG": "ERROR"}, start_new_session=True,
                                       stdout=subprocess.DEVNULL, stderr=open(tmp / "litellm.log", "wb")))
-        wait_http(f"http://127.0.0.1:{ll_port}/health/liveliness", timeout=180)
+        wait_up(procs[-1], f"http://127.0.0.1:{ll_port}/health/liveliness", timeout=180)
         run_child(targets["litellm"][0], 50, 1.0, body, LITELLM_KEY)  # warmup
 
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -196,7 +190,7 @@ def main() -> None:
         # The router is started the way users start it: the installed `tierwise-router serve` console script.
         procs.append(start_router(env, rt_port, tmp / "router.log", timeout_s=30))
         router_pid = procs[1].pid
-        wait_http(f"http://127.0.0.1:{up_port}/health")
+        wait_up(procs[0], f"http://127.0.0.1:{up_port}/health")
         body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Say ok."}],
                            "max_tokens": 1}).encode()
         targets = {"direct": (f"http://127.0.0.1:{up_port}/v1/chat/completions", KEY),
