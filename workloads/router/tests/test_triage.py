@@ -67,17 +67,50 @@ def encoder(triage) -> SentenceEncoder:
     selected stack does not use it)."""
     if triage.encoder is not None:
         return triage.encoder
-    return SentenceEncoder(max_tokens=_train_module().MAX_TOKENS)
+    tr = _train_module()
+    return SentenceEncoder(max_tokens=tr.MAX_TOKENS, precision=tr.PRECISION)
 
 
-def test_encoder_graph_matches_a_reference_forward_pass(encoder):
-    texts = ["What is the capital of France?", GSM, "Which of the following is a prime number? A. 4 B. 6 C. 7 D. 9"]
-    got = encoder.encode_many(texts)  # padded batch
-    for t, g in zip(texts, got):
-        ref = _reference_embedding(t, encoder)
+TEXTS = ["What is the capital of France?", GSM, "Which of the following is a prime number? A. 4 B. 6 C. 7 D. 9"]
+
+
+@pytest.fixture(scope="module")
+def fp32_encoder(encoder) -> SentenceEncoder:
+    return encoder if encoder.precision == "fp32" else SentenceEncoder(max_tokens=encoder.max_tokens, precision="fp32")
+
+
+def test_encoder_graph_matches_a_reference_forward_pass(fp32_encoder):
+    got = fp32_encoder.encode_many(TEXTS)  # padded batch
+    for t, g in zip(TEXTS, got):
+        ref = _reference_embedding(t, fp32_encoder)
         np.testing.assert_allclose(g, ref, atol=2e-4)
-        np.testing.assert_allclose(encoder.encode(t), ref, atol=2e-4)  # unpadded single prompt
+        np.testing.assert_allclose(fp32_encoder.encode(t), ref, atol=2e-4)  # unpadded single prompt
     assert abs(float(np.linalg.norm(got[0])) - 1.0) < 1e-5
+
+
+def test_int8_encoder_is_quantized_and_stays_close_to_the_reference(fp32_encoder):
+    import onnx
+    from safetensors.numpy import load_file
+
+    from tierwise_router.triage_encoder import build_graph, quantize_int8
+
+    enc = SentenceEncoder(max_tokens=fp32_encoder.max_tokens, precision="int8")
+    fp32_graph = build_graph(load_file(str(enc.path / "model.safetensors")), json.loads((enc.path / "config.json").read_text()))
+    graph = onnx.load_from_string(quantize_int8(fp32_graph))
+    ops = {n.op_type for n in graph.graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, ops  # the MatMuls really are integer
+    many = enc.encode_many(TEXTS)
+    for t, g in zip(TEXTS, many):
+        one = enc.encode(t)
+        np.testing.assert_array_equal(g, one)  # training (encode_many) sees exactly what serving computes
+        ref = _reference_embedding(t, fp32_encoder)
+        cos = float(one @ ref / np.linalg.norm(one))
+        assert 0.97 < cos < 0.99999, cos  # close to fp32, and not fp32 itself
+
+
+def test_encoder_refuses_an_unknown_precision():
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        SentenceEncoder(precision="fp16")  # type: ignore[arg-type]
 
 
 def test_encoder_truncates_long_prompts_keeping_head_and_tail(encoder):
@@ -106,16 +139,36 @@ async def test_v2_ascore_runs_off_the_event_loop_with_the_same_answer(triage):
 
 
 def test_v2_scores_what_it_learned_in_the_direction_of_the_labels(triage):
-    """High-school maths is where the strong model was marked worse than the weak one (README quirk):
-    r must be lower there than on biology, where the strong model wins often."""
+    """On held-out rows, r is higher on the subjects where the strong model beats the weak one most often
+    (in the training split) than on those where it does least (label-quirk subjects left out, as in training)."""
     tr = _train_module()
     if not tr.DATA.exists():
         _missing_data(tr.DATA)
-    rows = [r for r in tr.load_rows(tr.DATA) if r["split"] == "test"]
-    by = {}
-    for subject in ("high_school_mathematics", "high_school_biology"):
-        by[subject] = np.mean([triage.score(r["prompt"])[0] for r in rows if r["subject"] == subject][:40])
-    assert by["high_school_mathematics"] < by["high_school_biology"]
+    rows = [r for r in tr.load_rows(tr.DATA) if r["subject"] not in tr.LABEL_QUIRK_SUBJECTS and r["benchmark"] == "mmlu"]
+    gain: dict[str, list[int]] = {}
+    for r in rows:
+        if r["split"] == "train":
+            gain.setdefault(r["subject"], []).append(r["gain"])
+    ranked = sorted(gain, key=lambda s: np.mean(gain[s]))
+    low, high = set(ranked[:4]), set(ranked[-4:])
+
+    def mean_r(subjects: set[str]) -> float:
+        return float(np.mean([triage.score(r["prompt"])[0] for r in rows if r["split"] == "test" and r["subject"] in subjects][:120]))
+
+    assert mean_r(high) > mean_r(low) + 0.02, (sorted(high), sorted(low))
+
+
+def test_v2_gain_heads_were_not_trained_on_label_quirk_subjects(triage):
+    tr = _train_module()
+    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    assert art["trained_on"]["excluded_subjects"] == sorted(tr.LABEL_QUIRK_SUBJECTS)
+    if not tr.DATA.exists():
+        _missing_data(tr.DATA)
+    rows = tr.load_rows(tr.DATA)
+    train = np.array([i for i, r in enumerate(rows) if r["split"] == "train"])
+    kept = tr.trainable(rows, train)
+    assert art["trained_on"]["rows"] == len(kept) < len(train)
+    assert not {rows[i]["subject"] for i in kept} & tr.LABEL_QUIRK_SUBJECTS
 
 
 def test_format_features_mark_numeric_answer_options():
@@ -134,7 +187,7 @@ def test_v2_stack_uses_the_views_its_selection_chose(triage):
     art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
     sel = art["selection"]
     assert art["stack"]["views"] == [v for v, w in sel["weights"].items() if w]
-    assert "gsm8k" in sel["inner_folds"] and "math" not in sel["inner_folds"]  # math: strong - weak <= 1 point
+    assert "gsm8k" in sel["inner_folds"] and "math" not in sel["inner_folds"]  # math: all four of its subjects are label-quirk subjects, not trained on
     e = triage.encoder.encode(GSM) if triage.needs_encoder else None
     views = triage.view_values(GSM, e)
     z = art["stack"]["bias"] + sum(w * v for w, v in zip(art["stack"]["weights"], views))
@@ -181,12 +234,23 @@ def test_candidates_of_a_family_use_exactly_its_views():
         tr.candidates(("lexical", "telepathy"))
 
 
-def test_committed_v2_was_selected_inside_the_shipped_family():
+def test_candidates_of_allowed_views_use_only_those_views():
+    tr = _train_module()
+    cands = tr.candidates(allowed=tr.SHIPPED_VIEWS)
+    assert all({v for v, w in c["weights"].items() if w} <= set(tr.SHIPPED_VIEWS) for c in cands)
+    singles = [c for c in cands if sum(1 for w in c["weights"].values() if w) == 1]
+    assert {next(v for v, w in c["weights"].items() if w) for c in singles} == set(tr.SHIPPED_VIEWS)
+    assert "format" not in tr.SHIPPED_VIEWS and "knn" not in tr.SHIPPED_VIEWS  # not served / learns the scorer
+    with pytest.raises(ValueError, match="allowed views .* non-empty subset"):
+        tr.candidates(allowed=())
+
+
+def test_committed_v2_was_selected_among_the_shipped_views():
     tr = _train_module()
     sel = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())["selection"]
-    assert tuple(sel["family"]) == tr.SHIPPED_FAMILY
-    assert {v for v, w in sel["weights"].items() if w} == set(tr.SHIPPED_FAMILY)
-    assert all({v for v, w in c["weights"].items() if w} == set(tr.SHIPPED_FAMILY) for c in sel["inner_top5"])
+    assert tuple(sel["allowed_views"]) == tr.SHIPPED_VIEWS
+    assert {v for v, w in sel["weights"].items() if w} <= set(tr.SHIPPED_VIEWS)
+    assert all({v for v, w in c["weights"].items() if w} <= set(tr.SHIPPED_VIEWS) for c in sel["inner_top5"])
 
 
 def test_load_triage_dispatches_on_the_artifact_format(tmp_path, triage):
@@ -208,6 +272,18 @@ def test_fails_when_the_artifact_was_trained_with_other_weights(encoder):
         art["stack"]["weights"].append(0.0)
     art["encoder"] = {"name": "all-MiniLM-L6-v2", "max_tokens": encoder.max_tokens, "weights_sha256_16": "0" * 16}
     with pytest.raises(ValueError, match="trained with encoder weights 0000000000000000"):
+        TriageV2(art, encoder)
+
+
+def test_fails_when_the_artifact_was_trained_at_another_encoder_precision(encoder):
+    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
+    if "embedding" not in art["stack"]["views"]:
+        art["embedding"] = {"weights": [[0.0] * encoder.dim] * 3, "bias": [0.0] * 3}
+        art["stack"]["views"].append("embedding")
+        art["stack"]["weights"].append(0.0)
+    other = "fp32" if encoder.precision == "int8" else "int8"
+    art["encoder"] = {**art["encoder"], "weights_sha256_16": encoder.digest, "precision": other}
+    with pytest.raises(ValueError, match=f"trained on {other} sentence embeddings, but the encoder given runs in {encoder.precision}"):
         TriageV2(art, encoder)
 
 

@@ -87,6 +87,9 @@ class TriageV2(TriageContract):
         if self.needs_encoder and getattr(encoder, "digest", enc["weights_sha256_16"]) != enc["weights_sha256_16"]:
             raise ValueError(f"triage artifact {self.version} was trained with encoder weights "
                              f"{enc['weights_sha256_16']}, but {encoder.digest} are installed")
+        if self.needs_encoder and getattr(encoder, "precision", encoder_precision(artifact)) != encoder_precision(artifact):
+            raise ValueError(f"triage artifact {self.version} was trained on {encoder_precision(artifact)} sentence "
+                             f"embeddings, but the encoder given runs in {encoder.precision}")
         self.encoder = encoder if self.needs_encoder else None
         self.dim: int = artifact.get("features_dim") or artifact["lexical"]["dim"]
         lex = artifact.get("lexical") or {"weights": [], "bias": []}
@@ -122,7 +125,7 @@ class TriageV2(TriageContract):
         if encoder is None and "embedding" in art["stack"]["views"]:  # else the encoder is never loaded
             from .triage_encoder import SentenceEncoder
 
-            encoder = SentenceEncoder(max_tokens=art["encoder"]["max_tokens"])
+            encoder = SentenceEncoder(max_tokens=art["encoder"]["max_tokens"], precision=encoder_precision(art))
         return cls(art, encoder)
 
     # ------------------------------------------------------------------ the views
@@ -168,6 +171,11 @@ class TriageV2(TriageContract):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def encoder_precision(artifact: dict[str, Any]) -> str:
+    """The encoder precision an artifact was trained with (artifacts before int8 carry none: fp32)."""
+    return (artifact.get("encoder") or {}).get("precision", "fp32")
 
 
 def _expected_gain(z: list[float], plus: int, minus: int) -> float:
