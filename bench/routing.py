@@ -14,7 +14,9 @@ is better), beside a random router (10 seeded runs, same method). Held-out sets:
   pooled over groups, and per group;
 - ``gsm8k_to_mmlu`` / ``mmlu_to_gsm8k``: refitted on one benchmark, scored on the other.
 - ``mt_bench``: RouteLLM's MT-Bench judgements (``workloads/router/eval_data/mt_bench``, vendored with its
-  license), a whole source no recipe was trained or tuned on, scored with the committed artifacts.
+  license), a whole source no recipe was trained on, scored with the committed artifacts;
+- ``mmlu_part2``: MMLU's other 29 subjects with RouteLLM's labels (``workloads/router/eval_data/mmlu_part2``),
+  the set no choice in this repository looked at, scored with the committed artifacts.
 Every held-out set also carries a paired bootstrap (``bootstrap``): the 90% interval of v2's APGR minus v1's.
 
 Three routers: v1, ``v2_old`` (the previous v2 recipe) and v2, whose recipe (views, blend weights, C) is
@@ -81,6 +83,20 @@ def mt_bench_rows() -> list[dict]:
         rows.append({"id": f"mt-bench-{q['question_id']}", "category": q["category"], "prompt": q["turns"][0],
                      "strong_correct": sum(g[MT_STRONG]) / 20, "weak_correct": sum(g[MT_WEAK]) / 20})
     return rows
+
+
+MMLU_PART2 = ROUTER / "eval_data" / "mmlu_part2" / "mmlu_part2.jsonl.gz"
+
+
+def mmlu_part2_rows() -> list[dict]:
+    """MMLU's other 29 subjects (eval_data/mmlu_part2/README.md), contaminated rows dropped as upstream does."""
+    import gzip
+
+    with gzip.open(MMLU_PART2, "rt") as fh:
+        rows = [json.loads(ln) for ln in fh]
+    if len(rows) != 9155 or len({r["subject"] for r in rows}) != 29:
+        raise SystemExit(f"{MMLU_PART2}: expected 9,155 rows of 29 subjects, got {len(rows)}")
+    return [r for r in rows if not r["contaminated"]]
 
 
 def load_train_module():
@@ -213,9 +229,8 @@ def refit_scores(tr, rows: list[dict], x, e: np.ndarray, fm: np.ndarray, train_i
     trows = [rows[i] for i in train_idx]
     v1 = tr.fit_v1(trows, x[train_idx])
     old = tr.fit_v2_old(trows, x[train_idx], e[train_idx])
-    gain_idx = tr.trainable(rows, train_idx)  # the shipped recipe: no label-quirk subjects, SHIPPED_VIEWS
-    cand = tr.select_v2(rows, x, e, fm, gain_idx, allowed=tr.SHIPPED_VIEWS)
-    parts = tr.fit_v2(rows, x, e, fm, gain_idx, cand)
+    cand = tr.select_v2(rows, x, e, fm, train_idx)
+    parts = tr.fit_v2(rows, x, e, fm, train_idx, cand)
     return ({"v1": v1.predict_proba(x[test_idx])[:, 1], "v2_old": old(x[test_idx], e[test_idx]),
              "v2": tr.scorer_v2(parts)(test_idx)}, cand)
 
@@ -303,6 +318,9 @@ def main() -> None:
     ap.add_argument("--prev-artifact", type=Path, help="a previous triage_v2.json (e.g. `git show 32160fe:workloads/"
                     "router/tierwise_router/triage_v2.json`), scored in-domain and on MT-Bench through the run-time "
                     "code (with the encoder precision it records) as v2_prev")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=ARTIFACT",
+                    help="another triage_v2.json scored on MT-Bench and MMLU part 2 as NAME (repeatable), e.g. "
+                         "experiment R: `git show 2df9a87:workloads/router/tierwise_router/triage_v2.json`")
     ap.add_argument("--timing-only", action="store_true", help="decision time only (waits up to 10 min for a quiet "
                     "machine), written to <label>.json; quality needs the full run")
     a = ap.parse_args()
@@ -397,15 +415,22 @@ def main() -> None:
         results[name] = evaluate([rows[i] for i in held], s, a.seed)
         calib[name] = reliability(s["v2"], [rows[i] for i in held])
         print(f"{name}: v2 {results[name]['v2']['apgr']} v1 {results[name]['v1']['apgr']}", flush=True)
-    # 4. MT-Bench: a source no recipe saw (the committed artifacts, trained on GSM8K + MMLU part 1 only)
-    mt_rows = mt_bench_rows()
-    mt_scores = {"v1": np.array([v1.score(r["prompt"])[0] for r in mt_rows]),
-                 "v2": np.array([v2.score(r["prompt"])[0] for r in mt_rows])}
-    if prev is not None:
-        mt_scores["v2_prev"] = np.array([prev.score(r["prompt"])[0] for r in mt_rows])
-    results["mt_bench"] = {**evaluate(mt_rows, mt_scores, a.seed), "published_best": PUBLISHED_MT_BENCH,
-                           "scale": "acc_*_pct = the judge's mean grade (1-10) x 10; CPT/APGR do not depend on the scale"}
-    print(f"mt_bench: v2 {results['mt_bench']['v2']} v1 {results['mt_bench']['v1']['apgr']}", flush=True)
+    # 4. sources no recipe was trained on, scored with the committed artifacts (trained on GSM8K + MMLU part 1):
+    # MT-Bench (open prompts, judge grades) and MMLU's other 29 subjects (untouched: no choice looked at them)
+    others = {"v2_prev": prev} if prev is not None else {}
+    for spec in a.also:
+        name, _, path = spec.partition("=")
+        art = json.loads(Path(path).read_text())
+        others[name] = TriageV2(art, SentenceEncoder(max_tokens=art["encoder"]["max_tokens"], precision=encoder_precision(art)))
+    for key, src_rows in (("mt_bench", mt_bench_rows()), ("mmlu_part2", mmlu_part2_rows())):
+        sc_src = {"v1": np.array([v1.score(r["prompt"])[0] for r in src_rows]),
+                  "v2": np.array([v2.score(r["prompt"])[0] for r in src_rows]),
+                  **{n: np.array([t.score(r["prompt"])[0] for r in src_rows]) for n, t in others.items()}}
+        results[key] = evaluate(src_rows, sc_src, a.seed)
+        print(f"{key}: " + ", ".join(f"{n} {results[key][n]['cpt50_pct']}/{results[key][n]['cpt80_pct']}/{results[key][n]['apgr']}"
+                                     for n in sc_src), flush=True)
+    results["mt_bench"].update(published_best=PUBLISHED_MT_BENCH,
+                               scale="acc_*_pct = the judge's mean grade (1-10) x 10; CPT/APGR do not depend on the scale")
 
     # operating point of the committed v2 at target Tier-2 share 0.3, on the in-domain test split
     th = v2.threshold_for_share(0.3)
@@ -421,6 +446,7 @@ def main() -> None:
 
     held_sets = {"mmlu_logo_pooled": results["mmlu_logo"]["pooled"], "gsm8k_to_mmlu": results["gsm8k_to_mmlu"],
                  "mmlu_to_gsm8k": results["mmlu_to_gsm8k"], "mt_bench": results["mt_bench"],
+                 "mmlu_part2": results["mmlu_part2"],
                  **{f"in_domain_{k}": v for k, v in results["in_domain"].items()},
                  **{f"logo_{k}": v for k, v in per_group.items() if v["metrics_defined"]}}
     doc = {"scenario": "routing", "label": a.label,
@@ -430,11 +456,10 @@ def main() -> None:
                                  "v2 r = P(strong beats weak, ties half)",
                         "v2_old": "the previous v2 recipe (lexical + embedding gain heads, stack fitted on random-fold "
                                   "out-of-fold views; artifact 8f047ea48254), refitted per split by train_triage.fit_v2_old",
-                        "v2_selection": "per split, the shipped recipe on that split's training rows only: "
-                                        "train_triage.select_v2 (leave-one-subject-group-out inside them; GSM8K alone: "
-                                        "5 hashed folds) among blends of SHIPPED_VIEWS, gain heads trained without "
-                                        "LABEL_QUIRK_SUBJECTS (every test set keeps them); the committed artifact is "
-                                        "the same recipe on the whole training split",
+                        "v2_selection": "per split, train_triage.select_v2 on that split's training rows only "
+                                        "(leave-one-subject-group-out inside them; GSM8K alone: 5 hashed folds), every "
+                                        "view combination; the committed artifact (in_domain v2) restricts the same "
+                                        "selection to train_triage.SHIPPED_FAMILY (issue 15)",
                         "v2_prev_artifact": prev.version if prev is not None else None},
            "results": results,
            "v2_selected_per_split": selected,

@@ -13,10 +13,8 @@ as upstream does).
   (lexical and MiniLM-embedding heads predicting the gain g = strong_correct − weak_correct, v1's
   "weak fails", a head over prompt-format features, a kNN over training embeddings), the views,
   weights and C chosen by ``select_v2``: leave-one-subject-group-out *inside* the training split
-  (mean held-out-group APGR), never on a test set. The choice is among blends of ``SHIPPED_VIEWS``
-  (lexical, embedding, weak-fails; see there why not format), trained without the rows of
-  ``LABEL_QUIRK_SUBJECTS`` (labels that measure MMLU's scorer; see there); ``--all-families`` lifts
-  both restrictions. A sigmoid fitted on 5-fold out-of-fold blends
+  (mean held-out-group APGR), never on a test set. The shipped artifact restricts the choice to
+  ``SHIPPED_FAMILY`` (lexical + embedding + format; see there for the rule); ``--all-families`` lifts it. A sigmoid fitted on 5-fold out-of-fold blends
   against (1 + g) / 2 makes r(q) a calibrated P(strong beats weak, ties half); the score quantiles
   for the Tier-2 share threshold come from those out-of-fold scores. bench/routing.py runs the same
   selection inside every held-out split's training rows (nested). ``fit_v2_old`` keeps the previous
@@ -41,11 +39,11 @@ sys.path.insert(0, str(HERE))
 # The data and the recipes live beside this file; everything is re-exported here, because bench/routing.py and
 # the tests load this one module and read them from it.
 from triage_data import (  # noqa: E402,F401
-    REPO, FILES, DIM, SEED, TEST_PERCENT, FOLDS, C_DOM, MAX_TOKENS, PRECISION, LABEL_QUIRK_SUBJECTS, MATH, STEM, DOMAINS, CLASSES, data_dir,
-    DATA, domain_of, split_of, fold_of, load_rows, trainable, matrix, files_sha, rnd, fit_v1, fit_domain,
+    REPO, FILES, DIM, SEED, TEST_PERCENT, FOLDS, C_DOM, MAX_TOKENS, PRECISION, MATH, STEM, DOMAINS, CLASSES, data_dir,
+    DATA, domain_of, split_of, fold_of, load_rows, matrix, files_sha, rnd, fit_v1, fit_domain,
 )
 from triage_recipes import (  # noqa: E402,F401
-    C_GRID, BLEND_WEIGHTS, BLEND_VIEWS, KNN_K, SHIPPED_VIEWS, SUBJECT_GROUPS, GROUP_OF, group_of,
+    C_GRID, BLEND_WEIGHTS, BLEND_VIEWS, KNN_K, SHIPPED_FAMILY, SUBJECT_GROUPS, GROUP_OF, group_of,
     expected_gain, fit_gain, format_matrix, soft_fit, Views, candidates, blend, inner_folds, select_v2, _tidy,
     call_performance, apgr, fit_v2, scorer_v2, fit_v2_old,
 )
@@ -124,30 +122,29 @@ def embed(rows: list[dict], encoder) -> np.ndarray:
 
 
 def train_v2(data_dir: Path, encoder, e_all: np.ndarray | None = None, cand: dict | None = None,
-             restricted: bool = True) -> dict:
-    """Select the recipe by inner leave-one-subject-group-out on the training split, fit it, serialise.
-    ``restricted`` (the shipped recipe): blends of SHIPPED_VIEWS only, gain heads trained without
-    LABEL_QUIRK_SUBJECTS; False: every view combination on every training row. ``e_all``: embeddings of
-    every row of ``load_rows`` (a cache), else computed here; ``cand``: a selection already made by
-    ``select_v2`` on the same rows with the same restriction (it is deterministic)."""
+             family: tuple[str, ...] | None = SHIPPED_FAMILY) -> dict:
+    """Select the recipe by inner leave-one-subject-group-out on the training split (restricted to
+    ``family``; None: every view combination), fit it, serialise. ``e_all``: embeddings of every row of
+    ``load_rows`` (a cache), else computed here; ``cand``: a selection already made by ``select_v2`` on
+    the same rows with the same family (it is deterministic)."""
     rows = load_rows(data_dir)
     tr = np.array([i for i, r in enumerate(rows) if r["split"] == "train"])
-    gain_rows = trainable(rows, tr) if restricted else tr
     x, fm = matrix(rows), format_matrix(rows)
     e = e_all if e_all is not None else embed(rows, encoder)
-    cand = cand or select_v2(rows, x, e, fm, gain_rows, allowed=SHIPPED_VIEWS if restricted else None)
-    parts = fit_v2(rows, x, e, fm, gain_rows, cand)
+    cand = cand or select_v2(rows, x, e, fm, tr, family=family)
+    parts = fit_v2(rows, x, e, fm, tr, cand)
     meta = {"encoder": {"name": "all-MiniLM-L6-v2", "weights_sha256_16": encoder.digest, "max_tokens": encoder.max_tokens,
                         "precision": encoder.precision},
-            "trained_on": {"files": files_sha(data_dir), "rows": len(gain_rows), "split": f"sha256(seed:id) % 100 >= {TEST_PERCENT}",
-                           "excluded_subjects": sorted(LABEL_QUIRK_SUBJECTS) if restricted else [],
+            "trained_on": {"files": files_sha(data_dir), "rows": len(tr), "split": f"sha256(seed:id) % 100 >= {TEST_PERCENT}",
                            "label": "gain = strong_correct - weak_correct; score = P(strong beats weak, ties half)"},
             "selection": {"how": "leave-one-subject-group-out inside the training split, mean APGR over the held-out "
                                  "groups (strong - weak > 1 point); blend weights over standardised views",
                           **{k: cand[k] for k in ("C_lex", "C_emb", "weights", "inner_apgr", "inner_folds", "inner_top5")},
-                          "allowed_views": list(SHIPPED_VIEWS) if restricted else None,
-                          "candidates": len(candidates(allowed=SHIPPED_VIEWS if restricted else None)),
-                          "grid": {"C": list(C_GRID), "weights": list(BLEND_WEIGHTS), "views": list(BLEND_VIEWS), "knn_k": KNN_K}},
+                          "family": list(family) if family else None,
+                          "family_rule": "issue 15: the family most outer held-out splits chose (bench/routing.py), "
+                                         "fixed before its in-domain numbers were seen" if family else None,
+                          "candidates": len(candidates(family)), "grid": {"C": list(C_GRID), "weights": list(BLEND_WEIGHTS),
+                                                                    "views": list(BLEND_VIEWS), "knn_k": KNN_K}},
             "hyper": {"C_dom": C_DOM, "folds": FOLDS}}
     return artifact_v2(parts, fit_domain([rows[i] for i in tr], x[tr]), meta)
 
@@ -157,8 +154,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--which", choices=["v1", "v2", "both"], default="both")
     ap.add_argument("--out-dir", type=Path, default=HERE / "tierwise_router")
-    ap.add_argument("--all-families", action="store_true", help="select among every view combination and train on "
-                    "every training row (the committed artifact: SHIPPED_VIEWS, without LABEL_QUIRK_SUBJECTS)")
+    ap.add_argument("--all-families", action="store_true", help="select among every view combination, not only "
+                    "SHIPPED_FAMILY (the committed artifact is SHIPPED_FAMILY's)")
     args = ap.parse_args()
     outs = []
     if args.which in ("v1", "both"):
@@ -166,9 +163,10 @@ def main() -> None:
     if args.which in ("v2", "both"):
         from tierwise_router.triage_encoder import SentenceEncoder
 
+        family = None if args.all_families else SHIPPED_FAMILY
         encoder = SentenceEncoder(max_tokens=MAX_TOKENS, threads=2, precision=PRECISION)
         outs.append(("triage_v2.json", train_v2(args.data.resolve(), encoder,
-                                                restricted=not args.all_families)))
+                                                family=family)))
     for name, art in outs:
         write_artifact(args.out_dir / name, art)
 

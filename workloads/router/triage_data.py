@@ -34,13 +34,6 @@ STEM = {"anatomy", "astronomy", "clinical_knowledge", "college_biology", "colleg
         "college_computer_science", "college_medicine", "college_physics", "computer_security",
         "conceptual_physics", "electrical_engineering", "high_school_biology", "high_school_chemistry",
         "high_school_computer_science", "high_school_physics"}
-# Subjects whose strong-model labels measure MMLU's scoring, not the model (shared/data/routing README, "Known
-# quirk": one output token, first character must be the letter; GPT-4 is marked right on 3% of
-# high_school_mathematics, below chance, and these four "look low for GPT-4"). Trained on, they teach a gain head
-# "mathematics -> the strong model loses", which on MT-Bench (open prompts graded by a judge) sends exactly the
-# math prompts the strong model wins to Tier 1. Triage v2 is not trained on them; every test set keeps them.
-LABEL_QUIRK_SUBJECTS = frozenset({"abstract_algebra", "college_mathematics", "elementary_mathematics",
-                                  "high_school_mathematics"})
 DOMAINS = ["math", "stem", "humanities"]
 CLASSES = [-1, 0, 1]
 
@@ -65,11 +58,6 @@ def split_of(row_id: str) -> str:
 
 def fold_of(row_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{SEED}:fold:{row_id}".encode()).digest()[:4], "big") % FOLDS
-
-
-def trainable(rows: list[dict], idx: np.ndarray) -> np.ndarray:
-    """``idx`` without the rows of LABEL_QUIRK_SUBJECTS: what triage v2's gain heads may be trained on."""
-    return np.array([i for i in idx if rows[i]["subject"] not in LABEL_QUIRK_SUBJECTS], dtype=int)
 
 
 def load_rows(data_dir: Path) -> list[dict]:

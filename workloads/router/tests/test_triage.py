@@ -139,36 +139,16 @@ async def test_v2_ascore_runs_off_the_event_loop_with_the_same_answer(triage):
 
 
 def test_v2_scores_what_it_learned_in_the_direction_of_the_labels(triage):
-    """On held-out rows, r is higher on the subjects where the strong model beats the weak one most often
-    (in the training split) than on those where it does least (label-quirk subjects left out, as in training)."""
+    """High-school maths is where the strong model was marked worse than the weak one (README quirk):
+    r must be lower there than on biology, where the strong model wins often."""
     tr = _train_module()
     if not tr.DATA.exists():
         _missing_data(tr.DATA)
-    rows = [r for r in tr.load_rows(tr.DATA) if r["subject"] not in tr.LABEL_QUIRK_SUBJECTS and r["benchmark"] == "mmlu"]
-    gain: dict[str, list[int]] = {}
-    for r in rows:
-        if r["split"] == "train":
-            gain.setdefault(r["subject"], []).append(r["gain"])
-    ranked = sorted(gain, key=lambda s: np.mean(gain[s]))
-    low, high = set(ranked[:4]), set(ranked[-4:])
-
-    def mean_r(subjects: set[str]) -> float:
-        return float(np.mean([triage.score(r["prompt"])[0] for r in rows if r["split"] == "test" and r["subject"] in subjects][:120]))
-
-    assert mean_r(high) > mean_r(low) + 0.02, (sorted(high), sorted(low))
-
-
-def test_v2_gain_heads_were_not_trained_on_label_quirk_subjects(triage):
-    tr = _train_module()
-    art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
-    assert art["trained_on"]["excluded_subjects"] == sorted(tr.LABEL_QUIRK_SUBJECTS)
-    if not tr.DATA.exists():
-        _missing_data(tr.DATA)
-    rows = tr.load_rows(tr.DATA)
-    train = np.array([i for i, r in enumerate(rows) if r["split"] == "train"])
-    kept = tr.trainable(rows, train)
-    assert art["trained_on"]["rows"] == len(kept) < len(train)
-    assert not {rows[i]["subject"] for i in kept} & tr.LABEL_QUIRK_SUBJECTS
+    rows = [r for r in tr.load_rows(tr.DATA) if r["split"] == "test"]
+    by = {}
+    for subject in ("high_school_mathematics", "high_school_biology"):
+        by[subject] = np.mean([triage.score(r["prompt"])[0] for r in rows if r["subject"] == subject][:40])
+    assert by["high_school_mathematics"] < by["high_school_biology"]
 
 
 def test_format_features_mark_numeric_answer_options():
@@ -187,7 +167,7 @@ def test_v2_stack_uses_the_views_its_selection_chose(triage):
     art = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())
     sel = art["selection"]
     assert art["stack"]["views"] == [v for v, w in sel["weights"].items() if w]
-    assert "gsm8k" in sel["inner_folds"] and "math" not in sel["inner_folds"]  # math: all four of its subjects are label-quirk subjects, not trained on
+    assert "gsm8k" in sel["inner_folds"] and "math" not in sel["inner_folds"]  # math: strong - weak <= 1 point
     e = triage.encoder.encode(GSM) if triage.needs_encoder else None
     views = triage.view_values(GSM, e)
     z = art["stack"]["bias"] + sum(w * v for w, v in zip(art["stack"]["weights"], views))
@@ -234,23 +214,12 @@ def test_candidates_of_a_family_use_exactly_its_views():
         tr.candidates(("lexical", "telepathy"))
 
 
-def test_candidates_of_allowed_views_use_only_those_views():
-    tr = _train_module()
-    cands = tr.candidates(allowed=tr.SHIPPED_VIEWS)
-    assert all({v for v, w in c["weights"].items() if w} <= set(tr.SHIPPED_VIEWS) for c in cands)
-    singles = [c for c in cands if sum(1 for w in c["weights"].values() if w) == 1]
-    assert {next(v for v, w in c["weights"].items() if w) for c in singles} == set(tr.SHIPPED_VIEWS)
-    assert "format" not in tr.SHIPPED_VIEWS and "knn" not in tr.SHIPPED_VIEWS  # not served / learns the scorer
-    with pytest.raises(ValueError, match="allowed views .* non-empty subset"):
-        tr.candidates(allowed=())
-
-
-def test_committed_v2_was_selected_among_the_shipped_views():
+def test_committed_v2_was_selected_inside_the_shipped_family():
     tr = _train_module()
     sel = json.loads((ROUTER / "tierwise_router" / "triage_v2.json").read_text())["selection"]
-    assert tuple(sel["allowed_views"]) == tr.SHIPPED_VIEWS
-    assert {v for v, w in sel["weights"].items() if w} <= set(tr.SHIPPED_VIEWS)
-    assert all({v for v, w in c["weights"].items() if w} <= set(tr.SHIPPED_VIEWS) for c in sel["inner_top5"])
+    assert tuple(sel["family"]) == tr.SHIPPED_FAMILY
+    assert {v for v, w in sel["weights"].items() if w} == set(tr.SHIPPED_FAMILY)
+    assert all({v for v, w in c["weights"].items() if w} == set(tr.SHIPPED_FAMILY) for c in sel["inner_top5"])
 
 
 def test_load_triage_dispatches_on_the_artifact_format(tmp_path, triage):
