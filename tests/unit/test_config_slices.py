@@ -58,6 +58,16 @@ def test_team_workload_namespace_defaults_to_the_first(prod) -> None:
     assert team.workload_namespace(team.namespaces[-1]) == team.namespaces[-1]
 
 
+# What environments/{dev,prod}.yaml derive to (MIG profiles the models use, every team namespace, where a
+# pipeline or agent without a namespace of its own runs): literal values, so a changed derivation fails here.
+SHIPPED = {
+    "dev": {"mig_profiles": ("3g.20gb",), "client_namespaces": ["assistants"],
+            "training": {"llama-8b-billing": "assistants"}, "agents": {"ticket-triage": "assistants"}},
+    "prod": {"mig_profiles": ("1g.10gb", "3g.40gb"), "client_namespaces": ["assistants", "assistants-batch", "billing", "research"],
+             "training": {"mistral-24b-billing": "billing"}, "agents": {"invoice-reconciler": "billing"}},
+}
+
+
 @pytest.mark.parametrize("name", ["dev", "prod"])
 def test_every_slice_carries_the_frame_and_only_its_sections(name: str) -> None:
     env = load_environment(REPO / "environments" / f"{name}.yaml")
@@ -72,15 +82,15 @@ def test_every_slice_carries_the_frame_and_only_its_sections(name: str) -> None:
         assert {f.name for f in dataclasses.fields(sl)} - frame, f"{field.name}: a slice adds what its stack needs"
         with pytest.raises(dataclasses.FrozenInstanceError):
             sl.name = "other"  # type: ignore[misc]
-    # the slices hold what the stacks used to read off the environment
-    assert s.tenancy.mig_profiles == tuple(sorted({m.gpu.profile for m in env.models if m.gpu.kind == "mig"}))
-    assert s.serving.client_namespaces == env.all_namespaces
+    # the slices hold what the stacks used to read off the environment: the values the shipped YAML gives
+    want = SHIPPED[name]
+    assert s.tenancy.mig_profiles == want["mig_profiles"]
+    assert list(s.serving.client_namespaces) == want["client_namespaces"]
     assert list(s.governance.bedrock_invoke_arns) == env.bedrock_invoke_arns
     assert s.agents.router == env.serving.router_endpoint and s.observability.prometheus == env.serving.prometheus
-    for p in env.training.pipelines:
-        assert s.training.namespace(p) == (p.namespace or env.team(p.team).namespaces[0])
-    for a in env.agents:
-        assert s.agents.namespace(a) == (a.namespace or env.team(a.team).namespaces[0])
+    # no pipeline or agent names a namespace in the shipped YAML: each lands in its team's first one
+    assert {p.name: s.training.namespace(p) for p in env.training.pipelines} == want["training"]
+    assert {a.name: s.agents.namespace(a) for a in env.agents} == want["agents"]
     # slices share the environment's (frozen) section objects rather than copying them
     assert s.serving.serving is env.serving and s.network.network is env.network
 
