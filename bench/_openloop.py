@@ -1,7 +1,7 @@
 """The open-loop load generator of bench/router_overhead.py, and how one measured run is made of it.
 
 ``loadgen`` runs in its own child process per run (``run_child`` starts ``python _openloop.py URL RATE
-DURATION_S KEY CONNS`` with the request body on stdin; ``router_overhead.py --loadgen`` does the same): raw
+DURATION_S KEY CONNS`` with the request body on stdin): raw
 asyncio protocols + httptools on uvloop, one pre-framed request, callbacks instead of tasks (~20 µs of CPU
 per request, so the generator is not the bottleneck on 2 shared cores), latency from each request's
 *scheduled* send time (no coordinated omission). ``summarise`` turns its samples into the per-run JSON, and
@@ -24,7 +24,7 @@ PY = sys.executable
 
 
 def loadgen(url: str, rate: int, duration_s: float, body: bytes, auth: str, conns: int) -> dict:
-    """Open-loop load in this process (run as ``--loadgen`` in a child process). Returns samples.
+    """Open-loop load in this process (``run_child`` runs it in a child process). Returns samples.
 
     ``conns`` > 0: that many keep-alive connections, opened before the clock starts and used in
     round-robin order (the least recently used idle connection sends next, as a proxy's pool

@@ -45,7 +45,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -178,11 +177,7 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
         wall = time.perf_counter() - t0
         counters = router_counters(port)
     finally:
-        router.send_signal(signal.SIGTERM)  # graceful: the ledger writer drains and fsyncs on shutdown
-        try:
-            router.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(router.pid, signal.SIGKILL)
+        stop_groups([router], 30)  # SIGTERM first: the ledger writer drains and fsyncs on shutdown
     stub_stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{ports['control']}/_faults").read())["stats"]
     rs = redis_state(redis_url, list(TEAMS))
 

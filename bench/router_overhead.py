@@ -261,7 +261,7 @@ def main() -> None:
                         "host": platform.node(), "cpus": os.cpu_count(), "seed": a.seed, "duration_s": a.duration_s,
                         "reps": a.reps, "rates_rps": rates, "conns": conn_labels, "router_env_extra": extra,
                         "loadavg_start": load_start, "wait_quiet": quiet, "nice": a.nice,
-                        "uncommitted_router_files": dirty_paths("workloads/router", "bench/router_overhead.py"),
+                        "uncommitted_router_files": dirty_paths("workloads/router", "bench/router_overhead.py", "bench/_openloop.py", "bench/_router_load.py"),
                         "router_package": router_package(PY),
                         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
                         "config_hash": hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12],

@@ -17,7 +17,9 @@ is better), beside a random router (10 seeded runs, same method). Held-out sets:
   license), a whole source no recipe was trained on, scored with the committed artifacts;
 - ``mmlu_part2``: MMLU's other 29 subjects with RouteLLM's labels (``workloads/router/eval_data/mmlu_part2``),
   the set no choice in this repository looked at, scored with the committed artifacts.
-Every held-out set also carries a paired bootstrap (``bootstrap``): the 90% interval of v2's APGR minus v1's.
+Every held-out set also carries a paired bootstrap (``bootstrap``): how often, and by how much (90% interval),
+v2 beats v1 on CPT(50%), CPT(80%) and APGR. On MT-Bench and MMLU part 2, each view of the shipped stack is
+also scored alone (``v2_views_alone``).
 
 Three routers: v1, ``v2_old`` (the previous v2 recipe) and v2, whose recipe (views, blend weights, C) is
 chosen per split by ``train_triage.select_v2`` on that split's *training* rows only (nested selection:
@@ -117,7 +119,7 @@ def metrics(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> tuple[n
     def cpt(x: float) -> float:
         return float(np.interp(acc_w + x * (acc_s - acc_w), acc, c))
 
-    return c, acc, cpt(0.5), cpt(0.8), TR.apgr(scores, strong, weak)
+    return c, acc, cpt(0.5), cpt(0.8), TR.apgr_of_curve(c, acc, acc_s, acc_w)
 
 
 def curve(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> dict:
@@ -292,6 +294,58 @@ def decision_times(t, prompts: list[str], th: float) -> dict:
             "raw_us": [round(v, 1) for v in lat]}
 
 
+def encoder_comparison(enc, prompts: list[str]) -> dict:
+    """The served (quantized) encoder against the same weights in fp32, both on one thread: forward-pass time
+    per prompt and the cosine between their vectors."""
+    from tierwise_router.triage_encoder import SentenceEncoder
+
+    ref = SentenceEncoder(path=enc.path, max_tokens=enc.max_tokens, precision="fp32")
+    out: dict = {}
+    vecs = {}
+    for name, e in ((enc.precision, enc), ("fp32", ref)):
+        for p in prompts[:20]:
+            e.encode(p)
+        lat, vs = [], []
+        for p in prompts:
+            t = time.perf_counter_ns()
+            vs.append(e.encode(p))
+            lat.append((time.perf_counter_ns() - t) / 1000)
+        lat.sort()
+        vecs[name] = np.array(vs)
+        out[f"{name}_forward_p50_us"] = round(lat[len(lat) // 2], 1)
+        out[f"{name}_forward_p99_us"] = round(lat[int(len(lat) * 0.99)], 1)
+    cos = (vecs[enc.precision] * vecs["fp32"]).sum(1) / np.linalg.norm(vecs[enc.precision], axis=1)
+    return {**out, "prompts": len(prompts), "cosine_min": round(float(cos.min()), 4), "cosine_mean": round(float(cos.mean()), 4)}
+
+
+def open_loop_ascore(t, prompts: list[str], rates: tuple[int, ...] = (100, 200, 300), seconds: float = 5.0) -> dict:
+    """``ascore`` (the router's path: one worker thread beside the event loop) fed at a fixed rate, latency
+    from each call's *scheduled* start, so queueing behind the single worker counts: the second load shape
+    beside the sequential one."""
+    import asyncio
+
+    async def run(rate: int) -> dict:
+        loop = asyncio.get_running_loop()
+        n = int(rate * seconds)
+        t0 = loop.time() + 0.05
+        lat: list[float] = []
+
+        async def one(k: int) -> None:
+            await asyncio.sleep(max(0.0, t0 + k / rate - loop.time()))
+            await t.ascore(prompts[k % len(prompts)])
+            lat.append((loop.time() - (t0 + k / rate)) * 1e6)
+
+        await asyncio.gather(*(one(k) for k in range(n)))
+        lat.sort()
+        return {"calls": n, "p50_us": round(lat[n // 2], 1), "p99_us": round(lat[int(n * 0.99)], 1)}
+
+    out = {}
+    for rate in rates:
+        out[f"{rate}_per_s"] = asyncio.run(run(rate))
+    t.close()
+    return out
+
+
 def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict:
     """Decision time on one pinned core (the whole decide(): tokenise, encode if the stack uses the
     embedding, the views, the stack)."""
@@ -302,7 +356,10 @@ def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict
     rng = np.random.default_rng(a.seed)
     sample = [rows[i]["prompt"] for i in rng.choice(test, size=min(a.timing_prompts, len(test)), replace=False)]
     load1 = os.getloadavg()[0]
+    enc = encoder_comparison(v2.encoder, sample[:300]) if v2.needs_encoder and v2.encoder.precision != "fp32" else None
     return {"v2": decision_times(v2, sample, th), "v1": decision_times(v1, sample, v1.threshold_for_share(0.3)),
+            "encoder_vs_fp32": enc,
+            "v2_ascore_open_loop": open_loop_ascore(v2, sample) if v2.needs_encoder else None,
             "mean_prompt_chars": round(float(np.mean([len(p) for p in sample])), 1),
             "v2_views": v2.stack_views, "v2_uses_encoder": v2.needs_encoder,
             "encoder_max_tokens": v2.encoder.max_tokens if v2.needs_encoder else None, "v2_load_s": round(load_s, 2),
@@ -316,7 +373,7 @@ def main() -> None:
     ap.add_argument("--timing-prompts", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=4, help="processes for the per-split refits (each selects v2's recipe)")
     ap.add_argument("--prev-artifact", type=Path, help="a previous triage_v2.json (e.g. `git show 32160fe:workloads/"
-                    "router/tierwise_router/triage_v2.json`), scored in-domain and on MT-Bench through the run-time "
+                    "router/tierwise_router/triage_v2.json`), scored in-domain, on MT-Bench and MMLU part 2 through the run-time "
                     "code (with the encoder precision it records) as v2_prev")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=ARTIFACT",
                     help="another triage_v2.json scored on MT-Bench and MMLU part 2 as NAME (repeatable), e.g. "
@@ -327,7 +384,7 @@ def main() -> None:
     tr = TR
     from tierwise_router.triage import Triage
     from tierwise_router.triage_encoder import SentenceEncoder
-    from tierwise_router.triage_v2 import TriageV2, encoder_precision
+    from tierwise_router.triage_v2 import TriageV2
 
     t_load = time.perf_counter()
     v2 = TriageV2.load(ROUTER / "tierwise_router" / "triage_v2.json")
@@ -341,13 +398,15 @@ def main() -> None:
         path = write_result("routing", a.label, {"scenario": "routing", "label": a.label, "timing": timing,
                                                   "metadata": {**metadata(a.label, seed=a.seed), "wait_quiet": quiet,
                                                                "v2_artifact": v2.version, "v1_artifact": v1.version}})
-        print("timing", {k: {m: v[m] for m in ("decision_p50_us", "decision_p99_us")} for k, v in timing.items()
-                         if isinstance(v, dict)}, "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
+        print("timing", {k: {m: timing[k][m] for m in ("decision_p50_us", "decision_p99_us")} for k in ("v1", "v2")}, "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
         print(f"wrote {path}")
         return
     x, fm = tr.matrix(rows), tr.format_matrix(rows)
     # the committed artifact's, v2_old's and the candidates' embedding view (train_triage's precision)
     e = embeddings(tr, rows, SentenceEncoder(max_tokens=tr.MAX_TOKENS, threads=2, precision=tr.PRECISION))
+    if v2.needs_encoder and (v2.encoder.precision, v2.encoder.max_tokens) != (tr.PRECISION, tr.MAX_TOKENS):
+        raise SystemExit(f"the committed v2 was trained on {v2.encoder.precision} / {v2.encoder.max_tokens} pieces, "
+                         f"train_triage now says {tr.PRECISION} / {tr.MAX_TOKENS}: retrain it first")
     clean = np.array([not r["contaminated"] for r in rows])
     bench = np.array([r["benchmark"] for r in rows])
     split = np.array([r["split"] for r in rows])
@@ -363,11 +422,9 @@ def main() -> None:
           "v2": np.array([v2.score_with(rows[i]["prompt"], e[i])[0] for i in test])}
     prev = None
     if a.prev_artifact:
-        prev_art = json.loads(a.prev_artifact.read_text())
-        prev_enc = SentenceEncoder(max_tokens=prev_art["encoder"]["max_tokens"], threads=2,
-                                   precision=encoder_precision(prev_art))
-        prev = TriageV2(prev_art, prev_enc)
-        e_prev = e if prev_enc.precision == tr.PRECISION and prev_enc.max_tokens == tr.MAX_TOKENS else embeddings(tr, rows, prev_enc)
+        prev = TriageV2.load(a.prev_artifact)  # with the encoder (precision, token limit) its artifact records
+        same = not prev.needs_encoder or (prev.encoder.precision, prev.encoder.max_tokens) == (tr.PRECISION, tr.MAX_TOKENS)
+        e_prev = e if same else embeddings(tr, rows, prev.encoder)
         sc["v2_prev"] = np.array([prev.score_with(rows[i]["prompt"], e_prev[i])[0] for i in test])
     results["in_domain"] = {}
     for name, sel in (("gsm8k", bench[test] == "gsm8k"), ("mmlu_part1", bench[test] == "mmlu"), ("combined", np.ones(len(test), bool))):
@@ -420,15 +477,23 @@ def main() -> None:
     others = {"v2_prev": prev} if prev is not None else {}
     for spec in a.also:
         name, _, path = spec.partition("=")
-        art = json.loads(Path(path).read_text())
-        others[name] = TriageV2(art, SentenceEncoder(max_tokens=art["encoder"]["max_tokens"], precision=encoder_precision(art)))
+        others[name] = TriageV2.load(path)
     for key, src_rows in (("mt_bench", mt_bench_rows()), ("mmlu_part2", mmlu_part2_rows())):
-        sc_src = {"v1": np.array([v1.score(r["prompt"])[0] for r in src_rows]),
-                  "v2": np.array([v2.score(r["prompt"])[0] for r in src_rows]),
-                  **{n: np.array([t.score(r["prompt"])[0] for r in src_rows]) for n, t in others.items()}}
+        prompts = [r["prompt"] for r in src_rows]
+        e_src = v2.encoder.encode_many(prompts) if v2.needs_encoder else [None] * len(prompts)
+        views = np.array([v2.view_values(p, ev) for p, ev in zip(prompts, e_src)])
+        sc_src = {"v1": np.array([v1.score(p)[0] for p in prompts]), "v2": np.array([v2.stack_score(list(v)) for v in views]),
+                  **{n: np.array([t.score(p)[0] for p in prompts]) for n, t in others.items()}}
         results[key] = evaluate(src_rows, sc_src, a.seed)
+        # each view of the shipped stack alone, as a router (its raw value ranks the prompts)
+        strong = np.array([r["strong_correct"] for r in src_rows], dtype=float)
+        weak = np.array([r["weak_correct"] for r in src_rows], dtype=float)
+        results[key]["v2_views_alone"] = {}
+        for j, view in enumerate(v2.stack_views):
+            c = curve(views[:, j], strong, weak)
+            results[key]["v2_views_alone"][view] = {m: c[m] for m in ("cpt50_pct", "cpt80_pct", "apgr")}
         print(f"{key}: " + ", ".join(f"{n} {results[key][n]['cpt50_pct']}/{results[key][n]['cpt80_pct']}/{results[key][n]['apgr']}"
-                                     for n in sc_src), flush=True)
+                                     for n in sc_src), "views alone", results[key]["v2_views_alone"], flush=True)
     results["mt_bench"].update(published_best=PUBLISHED_MT_BENCH,
                                scale="acc_*_pct = the judge's mean grade (1-10) x 10; CPT/APGR do not depend on the scale")
 
@@ -477,7 +542,7 @@ def main() -> None:
               f"  {'WIN' if v['v2_beats_all'] else 'miss'}{' >old' if v.get('v2_beats_v2_old') else ''}"
               f"  v2 better than v1 in {[v['bootstrap'][k]['p_v2_better'] for k in ('cpt50_v1_minus_v2', 'cpt80_v1_minus_v2', 'apgr_v2_minus_v1')]} of resamples")
     print("calibration ECE", {k: v["ece"] for k, v in calib.items()}, "operating point", op)
-    print("timing", {k: {m: v[m] for m in ("decision_p50_us", "decision_p99_us")} for k, v in timing.items() if isinstance(v, dict)},
+    print("timing", {k: {m: timing[k][m] for m in ("decision_p50_us", "decision_p99_us")} for k in ("v1", "v2")},
           "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
     print(f"wrote {path}")
 

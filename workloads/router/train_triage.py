@@ -45,7 +45,7 @@ from triage_data import (  # noqa: E402,F401
 from triage_recipes import (  # noqa: E402,F401
     C_GRID, BLEND_WEIGHTS, BLEND_VIEWS, KNN_K, SHIPPED_FAMILY, SUBJECT_GROUPS, GROUP_OF, group_of,
     expected_gain, fit_gain, format_matrix, soft_fit, Views, candidates, blend, inner_folds, select_v2, _tidy,
-    call_performance, apgr, fit_v2, scorer_v2, fit_v2_old,
+    call_performance, apgr, apgr_of_curve, fit_v2, scorer_v2, fit_v2_old,
 )
 
 

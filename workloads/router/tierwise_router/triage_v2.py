@@ -21,7 +21,8 @@ weights chosen by leave-one-subject-group-out inside the training data) is ``tra
 choice, recorded in the artifact's ``selection``; the sigmoid is then fitted against the soft label
 (1 + g) / 2 on out-of-fold scores, which is what makes r a probability (bench/routing.py plots its
 reliability). The domain head (adapter choice) is v1's, carried in the same artifact. (A kNN view
-over the training embeddings was tried twice and not selected: see the router README.)
+over the training embeddings is a candidate in the selection, but the run-time triage does not implement it:
+``train_triage.artifact_v2`` refuses a stack that uses it.)
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class TriageV2(TriageContract):
         if any(len(w) != self.dim for w in self.lex_w + self.dom_w) or (self.wf_w and len(self.wf_w) != self.dim):
             raise ValueError("triage artifact: weight length does not match dim")
         self._pool: ThreadPoolExecutor | None = None
+        compute = {"lexical": lambda text, f, e: self.lexical_gain(f), "embedding": lambda text, f, e: self.embedding_gain(e),
+                   "weak_fails": lambda text, f, e: self.weak_fails(f), "format": lambda text, f, e: self.format_gain(text)}
+        self._views = [compute[v] for v in self.stack_views]  # built once: view_values is on every `auto` call
 
     @classmethod
     def load(cls, path: str | Path | None = None, encoder: Any = None) -> TriageV2:
@@ -145,16 +149,18 @@ class TriageV2(TriageContract):
 
     def view_values(self, text: str, e: np.ndarray | None, f: dict[int, float] | None = None) -> list[float]:
         f = features(text, self.dim) if f is None else f
-        get = {"lexical": lambda: self.lexical_gain(f), "embedding": lambda: self.embedding_gain(e),
-               "weak_fails": lambda: self.weak_fails(f), "format": lambda: self.format_gain(text)}
-        return [get[v]() for v in self.stack_views]
+        return [view(text, f, e) for view in self._views]
+
+    def stack_score(self, views: list[float]) -> float:
+        """r from the stack's view values (``view_values``)."""
+        z = self.stack_b + sum(a * x for a, x in zip(self.stack_w, views))
+        return 1.0 / (1.0 + math.exp(-z))
 
     def score_with(self, text: str, e: np.ndarray | None) -> tuple[float, str]:
         """r(q) and the domain, given the prompt's sentence embedding ``e`` (``score`` computes it; unused,
         and may be None, when the stack has no embedding view)."""
         f = features(text, self.dim)
-        z = self.stack_b + sum(a * x for a, x in zip(self.stack_w, self.view_values(text, e, f)))
-        return 1.0 / (1.0 + math.exp(-z)), self.domain(f)
+        return self.stack_score(self.view_values(text, e, f)), self.domain(f)
 
     # ------------------------------------------------------------------ the triage contract
     def score(self, text: str) -> tuple[float, str]:
