@@ -265,4 +265,8 @@ def test_a_collection_whose_active_version_another_embedder_built_is_not_served(
     with pytest.raises(Conflict, match="embedded by 'other-embedder'.*'hashing-256'"):
         again.retrieve("platform", ["kb"], "handbook", top_k=5)
     assert again.get_collection("platform", "kb").active_version == v_new
+    again.drop_collection("platform", "kb")  # a collection recreated under the same name carries nothing over
+    again.create_collection("platform", "kb", "fluid")
+    again.ingest("platform", "kb", docs("d", range(2)))
+    assert again.retrieve("platform", ["kb"], "handbook", top_k=5).hits
     again.store.client.close()

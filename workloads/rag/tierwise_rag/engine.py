@@ -74,9 +74,6 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
         self.clock = clock
         self._entries: dict[str, CollectionInfo] = {}
         self._active: dict[str, Snapshot] = {}  # the one reference a query reads
-        #: Collections whose active version another embedder built (found at start-up): queries get 409 with the
-        #: reason until a version this embedder built is promoted.
-        self._unservable: dict[str, str] = {}
         self._versions: dict[tuple[str, str], Snapshot] = {}  # loaded anchored versions
         self._fluid: dict[str, dict[str, dict[str, Any]]] = {}  # name -> point id -> payload
         self._locks: dict[str, threading.Lock] = {}
@@ -93,9 +90,7 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
             if info.kind == "fluid":
                 self._load_fluid(info)
             elif info.active_version:
-                meta = next(v for v in info.versions if v.id == info.active_version)
-                if meta.embedder != self.embedder.name:  # this collection only: the others keep serving
-                    self._unservable[info.name] = embedder_mismatch(info.name, meta, self.embedder.name)
+                if self._embedder_mismatch(info):  # this collection only (queries get 409); the others keep serving
                     continue
                 self._active[info.name] = self._version_snapshot(info.name, info.active_version)
         known = {self.store.meta}
@@ -186,6 +181,14 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
             self.store.save_entry(new.model_dump())
             self._entries[name] = new
         return new
+
+    def _embedder_mismatch(self, info: CollectionInfo) -> str | None:
+        """Why the collection's active version cannot be served (another embedder built it), else None. Derived
+        from the registry on every call, so promote, rollback and drop need no bookkeeping of their own."""
+        if info.kind == "fluid" or not info.active_version:
+            return None
+        meta = next(v for v in info.versions if v.id == info.active_version)
+        return None if meta.embedder == self.embedder.name else embedder_mismatch(info.name, meta, self.embedder.name)
 
     def drop_collection(self, team: str, name: str) -> None:
         self._require(team, name, "admin")

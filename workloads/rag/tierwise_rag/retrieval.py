@@ -55,8 +55,8 @@ class RetrievalMixin:
             info = self._entries.get(name)
             if info is None:
                 raise NotFound(f"collection {name!r} does not exist")
-            if name in self._unservable:
-                raise Conflict(self._unservable[name])
+            if (why := self._embedder_mismatch(info)) is not None:
+                raise Conflict(why)
             snaps.append((info, self._active.get(name)))  # one reference read per collection
 
         timings: dict[str, float] = {}

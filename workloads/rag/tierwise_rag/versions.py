@@ -67,7 +67,6 @@ class VersionsMixin:
         self.store.point_alias(info.name, snap.physical)  # atomic alias move for external readers
         self._entries[info.name] = new
         self._active[info.name] = snap  # one reference swap: queries see old or new, never a mix
-        self._unservable.pop(info.name, None)  # a version this embedder built serves again
         # Keep the snapshots of the active and the rollback target; the rest reload on demand.
         keep = {version, *history[-2:]}
         for key in [k for k in self._versions if k[0] == info.name and k[1] not in keep]:
