@@ -48,10 +48,11 @@ class ModelFacts(_Facts):
 class ObservabilityFacts(_Facts):
     """What `tierwise-observability generate` renders one environment's rules, scrape configs and dashboards from."""
 
-    model_config = ConfigDict(title="tierwise observability facts", extra="forbid", frozen=True)
+    model_config = ConfigDict(title="tierwise observability facts")  # _Facts' forbid/frozen are inherited
 
-    kind: Literal["tierwise/observability-facts"]
-    schema_version: Literal[1]
+    # the Literals are built from the constants above: bumping the version changes what validates
+    kind: Literal[OBSERVABILITY_KIND]  # type: ignore[valid-type]
+    schema_version: Literal[OBSERVABILITY_SCHEMA_VERSION]  # type: ignore[valid-type]
     environment: str = Field(description="environment name (environments/<name>.yaml)")
     region: str
     teams: Annotated[list[TeamFacts], Field(min_length=1)]

@@ -54,8 +54,9 @@ def test_serving_facts_namespace_endpoints_and_prometheus(prod) -> None:
 
 def test_team_workload_namespace_defaults_to_the_first(prod) -> None:
     team = prod.teams[0]
-    assert team.workload_namespace() == team.namespaces[0]
-    assert team.workload_namespace(team.namespaces[-1]) == team.namespaces[-1]
+    assert team.namespaces[0] == "assistants"  # prod's first team, first namespace
+    assert team.workload_namespace() == "assistants"
+    assert team.workload_namespace(team.namespaces[-1]) == team.namespaces[-1] != "assistants"
 
 
 # What environments/{dev,prod}.yaml derive to (MIG profiles the models use, every team namespace, where a
@@ -78,7 +79,7 @@ def test_every_slice_carries_the_frame_and_only_its_sections(name: str) -> None:
         assert isinstance(sl, StackSlice) and type(sl).__name__.lower() == f"{field.name}slice"
         assert (sl.name, sl.account_id, sl.region, sl.state, dict(sl.tags), sl.protect_stateful) == (
             env.name, env.account_id, env.region, env.state, env.tags, env.protect_stateful)
-        assert sl.prefix == env.prefix == f"tierwise-{env.name}"
+        assert sl.prefix == env.prefix == {"dev": "tierwise-dev", "prod": "tierwise-prod"}[name]
         assert {f.name for f in dataclasses.fields(sl)} - frame, f"{field.name}: a slice adds what its stack needs"
         with pytest.raises(dataclasses.FrozenInstanceError):
             sl.name = "other"  # type: ignore[misc]

@@ -12,6 +12,7 @@ the file, line and import that breaks the rule.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def _py(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts and "vendor" not in p.parts)
 
 
+@functools.cache
 def stack_dependencies() -> dict[str, set[str]]:
     """{stack module: stack modules passed to it} read from `build_app` in tierwise_core/app.py."""
     tree = ast.parse((REPO / "tierwise_core" / "app.py").read_text())

@@ -67,12 +67,15 @@ def test_export_carries_the_model_defaults(tmp_path: Path) -> None:
     p.write_text(yaml.safe_dump(d))
     env = load_environment(p)
     facts = observability_facts(env)
-    team_default = type(env.teams[0]).model_fields["tokens_per_day"].default
-    serving_fields = type(env.serving).model_fields
-    assert {t.tokens_per_day for t in facts.teams} == {team_default}
-    assert facts.queue_target_waiting == serving_fields["queue_target_waiting"].default
-    assert facts.router_saturation_waiting == 4 * serving_fields["queue_target_waiting"].default  # the rule, written out
-    assert facts.monitoring_namespace == serving_fields["monitoring_namespace"].default
+    # the model's documented defaults, as literals (dev.yaml happens to spell some of them out too)
+    assert {t.tokens_per_day for t in facts.teams} == {5_000_000}
+    assert facts.queue_target_waiting == 4
+    assert facts.router_saturation_waiting == 16  # 4x the KEDA target, the rule written out
+    assert facts.monitoring_namespace == "monitoring"
+    # and a value the YAML does set wins over the default
+    d["serving"]["queue_target_waiting"] = 7
+    p.write_text(yaml.safe_dump(d))
+    assert observability_facts(load_environment(p)).router_saturation_waiting == 28
 
 
 def test_cli_export_matches_the_committed_file_and_schema(tierwise_exe: str) -> None:

@@ -183,7 +183,8 @@ class Slices:
                  "tags": MappingProxyType(dict(env.tags)), "protect_stateful": env.protect_stateful}
         system = env.cluster.system_placement
         vpc = env.network.vpc_cidr
-        pools, teams = _by_name(env.gpu_pools), tuple(env.teams)
+        pools, teams, teams_by_name = _by_name(env.gpu_pools), tuple(env.teams), _by_name(env.teams)
+        arns = tuple(env.bedrock_invoke_arns)  # resolves every Bedrock id: once
         sv = env.serving
         gen_root = observability_generated if observability_generated is not None else REPO_ROOT / OBSERVABILITY_GENERATED
         return cls(
@@ -194,16 +195,16 @@ class Slices:
             tenancy=TenancySlice(**frame, gpu_pools=pools, teams=teams, serving_namespace=sv.namespace,
                                  mig_profiles=tuple(sorted({m.gpu.profile for m in env.models if m.gpu.kind == "mig"}))),
             governance=GovernanceSlice(**frame, teams=teams, platform=env.platform, bedrock=env.bedrock,
-                                       bedrock_invoke_arns=tuple(env.bedrock_invoke_arns)),
+                                       bedrock_invoke_arns=arns),
             serving=ServingSlice(**frame, serving=sv, models=tuple(env.models), gpu_pools=pools, teams=teams,
-                                 bedrock=env.bedrock, bedrock_invoke_arns=tuple(env.bedrock_invoke_arns),
+                                 bedrock=env.bedrock, bedrock_invoke_arns=arns,
                                  agents=tuple(env.agents), vpc_cidr=vpc, system=system),
             training=TrainingSlice(**frame, training=env.training, models=_by_name(env.models), gpu_pools=pools,
-                                   teams=_by_name(env.teams), vpc_cidr=vpc),
+                                   teams=teams_by_name, vpc_cidr=vpc),
             observability=ObservabilitySlice(
                 **frame, observability=env.observability, monitoring_namespace=sv.monitoring_namespace,
                 prometheus=sv.prometheus, serving_namespace=sv.namespace, service_port=sv.router_endpoint.port,
                 vpc_cidr=vpc, system=system, generated_dir=gen_root / env.name),
-            agents=AgentsSlice(**frame, agents=tuple(env.agents), agent_pool=env.agent_pool, teams=_by_name(env.teams),
+            agents=AgentsSlice(**frame, agents=tuple(env.agents), agent_pool=env.agent_pool, teams=teams_by_name,
                                vpc_cidr=vpc, router=sv.router_endpoint, guardrails=sv.guardrails_endpoint),
         )
