@@ -154,7 +154,7 @@ def cross_encoder_columns(kb, name: str, queries: dict[str, str], fusion, model_
         raise SystemExit(f"{model_dir} was trained on {manifest.get('trained_on')}, which includes the held-out corpus {name}")
     saved = kb.reranker, kb.rerank_depth
     kb.update_collection(TEAM, name, fusion=fusion)
-    kb.reranker = CrossEncoderReranker(model_dir, threads=threads)
+    kb.reranker = CrossEncoderReranker(model_dir, threads=threads, max_tokens=manifest["max_tokens"])  # as trained
     out: dict = {"model_dir": str(model_dir), "trained_on": manifest["trained_on"], "graph": manifest["graph"]}
     try:
         for n in (20, 50):

@@ -199,7 +199,7 @@ def test_log_lines_follow_the_shared_convention(capsys):
     capsys.readouterr()
     assert w.run() == 1
     lines = check_lines(capsys.readouterr().out)  # raises on any line that breaks the convention
-    assert {(ln["service"], ln["logger"]) for ln in lines} == {(SERVICE, "tierwise.agent")}
+    assert {(ln["service"], ln["logger"]) for ln in lines} == {("tierwise-agents", "tierwise.agent")} and SERVICE == "tierwise-agents"
     assert [ln["event"] for ln in lines][:2] == ["task_start", "step_done"] and lines[-1]["event"] == "task_done"
     assert [ln["step"] for ln in lines if ln["event"] == "step_done"] == [
         "plan", "tool:kb-search", "approval:issue-refund", "tool:issue-refund", "reply"]

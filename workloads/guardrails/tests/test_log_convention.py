@@ -20,7 +20,7 @@ def test_request_lines_follow_the_convention(make_guard, make_settings, capsys):
     lines = check_lines(out)  # raises on any line that breaks the convention
     by_event = {ln["event"]: ln for ln in lines}
     req = by_event["request"]
-    assert (req["service"], req["logger"], req["level"]) == (s.service_name, "tierwise.guardrails", "info")
+    assert (req["service"], req["logger"], req["level"]) == ("tierwise-guardrails", "tierwise.guardrails", "info")
     assert (req["route"], req["status"], req["team"], req["direction"]) == ("/v1/check", 200, "t1", "input")
     assert req["decision"] == r.json()["decision"] and req["latency_ms"] > 0
     assert by_event["unknown_request_fields"]["unknown_fields"] == ["future_field"]

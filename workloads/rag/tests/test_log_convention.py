@@ -23,6 +23,6 @@ def test_request_lines_follow_the_convention(capsys) -> None:
     lines = check_lines(out)  # raises on any line that breaks the convention
     req = [ln for ln in lines if ln["event"] == "request"]
     assert [ln["route"] for ln in req] == ["/v1/collections", "/v1/retrieve"]
-    assert {(ln["service"], ln["logger"], ln["level"]) for ln in req} == {(s.service_name, "tierwise.rag.api", "info")}
+    assert {(ln["service"], ln["logger"], ln["level"]) for ln in req} == {("tierwise-rag", "tierwise.rag.api", "info")}
     assert all(ln["status"] in (200, 201) and ln["latency_ms"] >= 0 and ln["request_id"] for ln in req)
     assert "secret-query-words" not in out
