@@ -32,8 +32,8 @@ def redis_state(url: str, teams: list[str]) -> dict:
     return {"teams": state, "commands": cmd}
 
 
-def evaluate(name: str, faults: dict, recs: list[dict], wall: float, counters: dict, stub_stats: dict, rs: dict,
-             entries: list[dict], bad_lines: int, cfg: dict, load0: list[float], *, teams: dict,
+def evaluate(faults: dict, recs: list[dict], wall: float, counters: dict, stub_stats: dict, rs: dict,
+             entries: list[dict], bad_lines: int, load0: list[float], *, teams: dict,
              tier2_healthy: bool) -> dict:
     """One mix's result: status counts, refusals, fallbacks, latency percentiles, and the two exact checks
     (``budgets``, ``ledger``) described in router_faults.py. ``teams``: name → (key, budgets)."""

@@ -188,7 +188,7 @@ def run_mix(name: str, faults: dict[str, float], a: argparse.Namespace, tmp: Pat
         e, b = read_ledger(f)
         entries += e
         bad += b
-    res = evaluate(name, faults, recs, wall, counters, stub_stats, rs, entries, bad, cfg, load0, teams=TEAMS,
+    res = evaluate(faults, recs, wall, counters, stub_stats, rs, entries, bad, load0, teams=TEAMS,
                    tier2_healthy=name in TIER2_HEALTHY)
     logged: collections.Counter = collections.Counter()  # the router's WARNING+ events, by kind
     for ln in (d / "router.log").read_bytes().splitlines():

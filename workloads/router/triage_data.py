@@ -24,9 +24,10 @@ TEST_PERCENT = 30
 FOLDS = 5
 C_DOM = 4.0
 MAX_TOKENS = 40  # word pieces: p99 decision 12.2 ms on a quiet core at 64 in fp32 (bench), over the 10 ms target
-# The encoder's precision. fp32 at 40 pieces still measured p50 11.0 / p99 13.0 ms for the whole decision on a
-# quiet core at one stop; int8 (dynamic, per-channel weights) runs the forward pass 2.8x faster here (2.9 vs
-# 8.3 ms p50, triage_encoder.py), so the artifact is trained and served on int8 vectors.
+# The encoder's precision. fp32 at 40 pieces measured p50 11.0 / p99 13.0 ms for the whole decision on a
+# quiet core (bench/results/routing/triage-v2-timing.json at bc77bb9); int8 (dynamic, per-channel weights)
+# runs the forward pass ~2.7x faster (encoder_vs_fp32 in that file now), so the artifact is trained and
+# served on int8 vectors.
 PRECISION = "int8"
 MATH = {"GSM8K", "abstract_algebra", "college_mathematics", "elementary_mathematics",
         "high_school_mathematics", "econometrics", "formal_logic"}

@@ -70,17 +70,15 @@ def start_moto() -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-def start_router(env: dict[str, str], port: int, log: Path, *, stdout_to_log: bool = True,
-                 timeout_s: float = 60) -> subprocess.Popen:
+def start_router(env: dict[str, str], port: int, log: Path, *, timeout_s: float = 60) -> subprocess.Popen:
     """``tierwise-router serve`` (the console script beside this Python) on ``port`` in its own session
-    (stop it with ``os.killpg``), stderr (and stdout, unless ``stdout_to_log`` is false) appended to ``log``.
+    (stop it with ``os.killpg``), its stdout and stderr appended to ``log``.
     Returns once ``/healthz`` answers 200; raises RuntimeError with the log's tail when the process exits
     first or does not answer within ``timeout_s`` (then it is killed)."""
     exe = Path(sys.executable).parent / "tierwise-router"
     with open(log, "ab") as out:  # the child keeps its own descriptor
         proc = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                stdout=out if stdout_to_log else None,
-                                stderr=subprocess.STDOUT if stdout_to_log else out, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     state = wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", timeout_s)
     if state == "up":
         return proc

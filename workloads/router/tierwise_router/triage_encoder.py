@@ -13,8 +13,9 @@ and a forward pass costs about linearly in tokens at these lengths.
 
 ``precision="int8"`` serves the same graph after onnxruntime's dynamic quantization (weights int8 per
 output channel, activations quantized per call; ~1.3 s more at start-up, deterministic: the same weights
-give byte-identical graphs). On this AVX-512 VNNI core a 40-piece prompt took 2.9 ms p50 against 8.3 ms
-in fp32; the vectors keep a cosine of ≥ 0.98 to fp32's, but they differ, so a triage artifact records the
+give byte-identical graphs). On this AVX-512 VNNI core a 40-piece prompt's forward pass takes p50 2.8 ms
+against 7.5 ms in fp32, and the vectors keep a cosine of 0.982-1.0 to fp32's (``encoder_vs_fp32`` in
+bench/results/routing/triage-v2-timing.json); they differ, though, so a triage artifact records the
 precision it was trained with and refuses another (``triage_v2.py``). The activation scale is computed per
 call over the whole input, so in int8 ``encode_many`` runs prompts one at a time: training sees exactly
 the vectors serving computes. Measured on AVX-512 VNNI; without VNNI, onnxruntime's AVX2 u8×s8 kernel
