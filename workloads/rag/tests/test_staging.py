@@ -19,7 +19,16 @@ from typer.testing import CliRunner
 from tierwise_rag.app import create_app
 from tierwise_rag.cli import app as cli_app
 from tierwise_rag.documents import RawDocument
+from tierwise_rag.embedding import HashingEmbedder
 from tierwise_rag.engine import Conflict, InvalidRequest, NotFound
+
+
+class OtherEmbedder(HashingEmbedder):
+    """The same vectors under another name: what switching TIERWISE_RAG_EMBED_QUANTIZED looks like to the registry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = "other-embedder"
 
 
 def docs(tag: str, ids: range) -> list[RawDocument]:
@@ -116,18 +125,11 @@ def test_abandoned_staging_expires_and_restart_keeps_open_ones(make_kb, clock, t
 def test_a_version_built_by_another_embedder_is_not_promoted(make_kb) -> None:
     """Switching the embedder (e.g. TIERWISE_RAG_EMBED_QUANTIZED) does not re-embed existing versions:
     promoting or rolling back to one would search its vectors with another model's query vectors."""
-    from tierwise_rag.embedding import HashingEmbedder
-
-    class Other(HashingEmbedder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.name = "other-embedder"
-
     client = QdrantClient(":memory:")
     old = make_kb(client)
     old.create_collection("platform", "kb", "anchored")
     v_old = old.ingest("platform", "kb", docs("a", range(3))).version
-    new = make_kb(client, embedder=Other())
+    new = make_kb(client, embedder=OtherEmbedder())
     v_new = new.ingest("platform", "kb", docs("b", range(3)), promote=True).version
     with pytest.raises(Conflict, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
         new.promote("platform", "kb", v_old)
@@ -239,19 +241,12 @@ def test_a_collection_whose_active_version_another_embedder_built_is_not_served(
     """Changing the embedder setting without re-ingesting would search the active version's vectors with another
     model's query vectors: that collection refuses queries with the reason (409), the others keep serving, the
     embedder that built it still serves it, and promoting a version the new embedder built serves it again."""
-    from tierwise_rag.embedding import HashingEmbedder
-
-    class Other(HashingEmbedder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.name = "other-embedder"
-
     path = str(tmp_path / "q")
     kb = make_kb(QdrantClient(path=path))
     kb.create_collection("platform", "kb", "anchored")
     kb.ingest("platform", "kb", docs("a", range(3)), promote=True)
     kb.store.client.close()
-    other = make_kb(QdrantClient(path=path), embedder=Other())
+    other = make_kb(QdrantClient(path=path), embedder=OtherEmbedder())
     with pytest.raises(Conflict, match="embedded by 'hashing-256'.*'other-embedder'.*re-ingest"):
         other.retrieve("platform", ["kb"], "handbook", top_k=5)
     other.create_collection("platform", "fresh", "anchored")  # the rest of the service works
@@ -270,3 +265,51 @@ def test_a_collection_whose_active_version_another_embedder_built_is_not_served(
     again.ingest("platform", "kb", docs("d", range(2)))
     assert again.retrieve("platform", ["kb"], "handbook", top_k=5).hits
     again.store.client.close()
+
+
+def test_a_fluid_collection_another_embedder_wrote_is_neither_served_nor_extended(make_kb, tmp_path) -> None:
+    """A fluid collection records the embedder of its points: a service running another one refuses its
+    queries and its upserts (either would mix two models' vectors) with the reason, still deletes from
+    it, and the embedder that wrote it keeps serving it. Entries written before the field existed carry
+    no embedder and are served as before."""
+    path = str(tmp_path / "q")
+    kb = make_kb(QdrantClient(path=path))
+    kb.create_collection("platform", "news", "fluid")
+    kb.create_collection("platform", "legacy", "fluid")
+    kb.ingest("platform", "news", docs("a", range(3)))
+    kb.ingest("platform", "legacy", docs("a", range(3)))
+    assert kb.get_collection("platform", "news").embedder == "hashing-256"
+    legacy = kb.get_collection("platform", "legacy").model_dump()
+    del legacy["embedder"]  # as an older service saved it
+    kb.store.save_entry(legacy)
+    kb.store.client.close()
+
+    other = make_kb(QdrantClient(path=path), embedder=OtherEmbedder())
+    for call in (lambda: other.retrieve("platform", ["news"], "handbook", top_k=5),
+                 lambda: other.ingest("platform", "news", docs("b", range(1)))):
+        with pytest.raises(Conflict, match="fluid collection 'news' was embedded by 'hashing-256'.*'other-embedder'.*drop it"):
+            call()
+    assert [r.status for r in other.delete_documents("platform", "news", ["doc-0"])] == ["deleted"]
+    assert other.retrieve("platform", ["legacy"], "handbook", top_k=5).hits
+    other.store.client.close()
+
+    again = make_kb(QdrantClient(path=path))
+    assert {h.doc_id for h in again.retrieve("platform", ["news"], "handbook", top_k=5).hits} == {"doc-1", "doc-2"}
+    again.store.client.close()
+
+
+def test_a_staging_version_opened_under_another_embedder_is_not_extended_or_committed(make_kb) -> None:
+    client = QdrantClient(":memory:")
+    kb = make_kb(client)
+    kb.create_collection("platform", "kb", "anchored")
+    st = kb.open_staging("platform", "kb")
+    assert st.embedder == "hashing-256"
+    kb.stage_documents("platform", "kb", st.id, docs("a", range(2)))
+    other = make_kb(client, embedder=OtherEmbedder())  # the service restarted with another embedder mid-staging
+    for call in (lambda: other.stage_documents("platform", "kb", st.id, docs("b", range(1))),
+                 lambda: other.commit_staging("platform", "kb", st.id)):
+        with pytest.raises(Conflict, match=f"staging version '{st.id}' of 'kb' was embedded by 'hashing-256'.*abort it"):
+            call()
+    assert other.get_collection("platform", "kb").versions == []
+    other.abort_staging("platform", "kb", st.id)
+    assert other.list_staging("platform", "kb") == []

@@ -38,7 +38,7 @@ from .models import (
 from .rerank import Reranker
 from .retrieval import RetrievalMixin, lexical_text
 from .store import Store
-from .versions import VersionsMixin, embedder_mismatch
+from .versions import VersionsMixin, embedder_mismatch, version_mismatch
 
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]|_(?!_)){0,62}$")
 
@@ -155,7 +155,8 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
         with self._registry_lock:
             if name in self._entries:
                 raise Conflict(f"collection {name!r} already exists")
-            info = CollectionInfo(name=name, kind=kind, fusion=fusion or FusionConfig(), max_age_seconds=max_age_seconds, created_at=self.clock())
+            info = CollectionInfo(name=name, kind=kind, fusion=fusion or FusionConfig(), max_age_seconds=max_age_seconds,
+                                  created_at=self.clock(), embedder=self.embedder.name if kind == "fluid" else None)
             if kind == "fluid":
                 physical = self.store.fluid_collection(name)
                 self.store.create_physical(physical, self.embedder.dim)
@@ -183,12 +184,20 @@ class KnowledgeBase(IngestionMixin, VersionsMixin, RetrievalMixin):
         return new
 
     def _embedder_mismatch(self, info: CollectionInfo) -> str | None:
-        """Why the collection's active version cannot be served (another embedder built it), else None. Derived
-        from the registry on every call, so promote, rollback and drop need no bookkeeping of their own."""
-        if info.kind == "fluid" or not info.active_version:
+        """Why the collection cannot be served or (fluid) written by this service, else None: its active
+        version, or its fluid points, came from another embedder. Derived from the registry on every call,
+        so promote, rollback and drop need no bookkeeping of their own. A fluid collection created before
+        its embedder was recorded (``embedder`` None) is not checked: nothing says which model wrote it."""
+        if info.kind == "fluid":
+            if info.embedder is None or info.embedder == self.embedder.name:
+                return None
+            return embedder_mismatch(f"fluid collection {info.name!r}", info.embedder, self.embedder.name,
+                                     "drop it, recreate it and re-ingest its documents with this embedder, or run the "
+                                     "service with the one that built it")
+        if not info.active_version:
             return None
         meta = next(v for v in info.versions if v.id == info.active_version)
-        return None if meta.embedder == self.embedder.name else embedder_mismatch(info.name, meta, self.embedder.name)
+        return None if meta.embedder == self.embedder.name else version_mismatch(info.name, meta, self.embedder.name)
 
     def drop_collection(self, team: str, name: str) -> None:
         self._require(team, name, "admin")

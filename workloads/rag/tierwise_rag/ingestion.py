@@ -15,7 +15,7 @@ from qdrant_client import models
 
 from .chunking import Chunk, chunk_document
 from .documents import Document, DocumentError, RawDocument, validate
-from .models import CollectionInfo, DocResult, IngestReport, InvalidRequest
+from .models import CollectionInfo, Conflict, DocResult, IngestReport, InvalidRequest
 from .store import point_id
 
 if TYPE_CHECKING:
@@ -154,6 +154,8 @@ class IngestionMixin:
         physical = self.store.fluid_collection(name)
         ok: dict[str, DocResult] = {}
         with self._locks[name]:
+            if (why := self._embedder_mismatch(self._entries[name])) is not None:  # would mix two models' vectors
+                raise Conflict(why)
             records = self._fluid[name]
             current = docs_view(records)
             now = self.clock()

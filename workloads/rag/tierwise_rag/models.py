@@ -65,6 +65,7 @@ class StagingInfo(BaseModel):
     created_at: float
     expires_at: float
     physical: str
+    embedder: str | None = Field(None, description="the embedder its vectors come from; None = opened before this was recorded")
 
 
 class CollectionInfo(BaseModel):
@@ -73,6 +74,9 @@ class CollectionInfo(BaseModel):
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     max_age_seconds: float | None = None
     created_at: float
+    embedder: str | None = Field(
+        None, description="fluid only: the embedder its vectors come from; None = anchored, or created before this was recorded"
+    )
     active_version: str | None = None
     versions: list[VersionInfo] = Field(default_factory=list)
     history: list[str] = Field(default_factory=list, description="promotion order; rollback pops the last")

@@ -21,11 +21,16 @@ if TYPE_CHECKING:
     from .engine import KnowledgeBase
 
 
-def embedder_mismatch(collection: str, meta: VersionInfo, embedder: str) -> str:
-    """Why a version built by another embedder cannot be served (promote, rollback, or start-up)."""
-    return (f"version {meta.id!r} of {collection!r} was embedded by {meta.embedder!r}, but this service embeds queries with "
-            f"{embedder!r} (TIERWISE_RAG_EMBED_QUANTIZED / TIERWISE_RAG_EMBEDDER): re-ingest the collection with this "
-            "embedder, or run the service with the one that built the version")
+def embedder_mismatch(what: str, built_by: str, embedder: str, remedy: str) -> str:
+    """Why vectors one embedder wrote cannot be searched or extended by a service running another: the
+    anchored version being promoted or served, a fluid collection, or a staging version."""
+    return (f"{what} was embedded by {built_by!r}, but this service embeds with {embedder!r} "
+            f"(TIERWISE_RAG_EMBED_QUANTIZED / TIERWISE_RAG_EMBEDDER): {remedy}")
+
+
+def version_mismatch(collection: str, meta: VersionInfo, embedder: str) -> str:
+    return embedder_mismatch(f"version {meta.id!r} of {collection!r}", meta.embedder, embedder,
+                             "re-ingest the collection with this embedder, or run the service with the one that built the version")
 
 
 class VersionsMixin:
@@ -55,7 +60,7 @@ class VersionsMixin:
         if meta is None:
             raise NotFound(f"collection {info.name!r} has no version {version!r}")
         if meta.embedder != self.embedder.name:  # its vectors would be searched with another model's query vectors
-            raise Conflict(embedder_mismatch(info.name, meta, self.embedder.name))
+            raise Conflict(version_mismatch(info.name, meta, self.embedder.name))
         snap = self._version_snapshot(info.name, version)  # fully loaded before anything moves
         history = list(info.history)
         if rollback and len(history) >= 2 and history[-2] == version:
@@ -125,7 +130,7 @@ class VersionsMixin:
             now = self.clock()
             physical = self.store.staging_collection(name, sid)
             self.store.create_physical(physical, self.embedder.dim)
-            staging = StagingInfo(id=sid, created_at=now, expires_at=now + ttl, physical=physical)
+            staging = StagingInfo(id=sid, created_at=now, expires_at=now + ttl, physical=physical, embedder=self.embedder.name)
             self._save_staging(info, [*info.staging, staging])
         return staging
 
@@ -189,7 +194,7 @@ class VersionsMixin:
         self._require(team, name, "write")
         with self._locks[name]:
             info = self._entries[name]
-            staging = self._staging(info, staging_id)
+            staging = self._staging(info, staging_id, writing=False)
             self._save_staging(info, [s for s in info.staging if s.id != staging_id])
             self.store.drop_physical(staging.physical)
 
@@ -217,11 +222,17 @@ class VersionsMixin:
                     dropped.append(f"{name}/{s.id}")
         return dropped
 
-    def _staging(self, info: CollectionInfo, staging_id: str) -> StagingInfo:
+    def _staging(self, info: CollectionInfo, staging_id: str, *, writing: bool = True) -> StagingInfo:
         for s in info.staging:
             if s.id == staging_id:
                 if s.expires_at <= self.clock():
                     raise NotFound(f"staging version {staging_id!r} of {info.name!r} has expired")
+                # Adding to or committing it would mix (or publish) another model's vectors, e.g. after the
+                # service restarted with another embedder mid-staging. Aborting writes nothing: no check.
+                if writing and s.embedder is not None and s.embedder != self.embedder.name:
+                    raise Conflict(embedder_mismatch(
+                        f"staging version {staging_id!r} of {info.name!r}", s.embedder, self.embedder.name,
+                        "abort it and stage the documents again, or finish it with the service that opened it"))
                 return s
         raise NotFound(f"collection {info.name!r} has no open staging version {staging_id!r} (committed, aborted or expired)")
 
