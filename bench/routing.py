@@ -314,7 +314,8 @@ def encoder_comparison(enc, prompts: list[str]) -> dict:
         vecs[name] = np.array(vs)
         out[f"{name}_forward_p50_us"] = round(lat[len(lat) // 2], 1)
         out[f"{name}_forward_p99_us"] = round(lat[int(len(lat) * 0.99)], 1)
-    cos = (vecs[enc.precision] * vecs["fp32"]).sum(1) / np.linalg.norm(vecs[enc.precision], axis=1)
+    q, f = vecs[enc.precision], vecs["fp32"]
+    cos = (q * f).sum(1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(f, axis=1))
     return {**out, "prompts": len(prompts), "cosine_min": round(float(cos.min()), 4), "cosine_mean": round(float(cos.mean()), 4)}
 
 
@@ -344,6 +345,11 @@ def open_loop_ascore(t, prompts: list[str], rates: tuple[int, ...] = (100, 200, 
         out[f"{rate}_per_s"] = asyncio.run(run(rate))
     t.close()
     return out
+
+
+def print_timing(timing: dict) -> None:
+    print("timing", {k: {m: timing[k][m] for m in ("decision_p50_us", "decision_p99_us")} for k in ("v1", "v2")},
+          "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
 
 
 def _timing(a, v1, v2, rows: list[dict], test, th: float, load_s: float) -> dict:
@@ -398,7 +404,7 @@ def main() -> None:
         path = write_result("routing", a.label, {"scenario": "routing", "label": a.label, "timing": timing,
                                                   "metadata": {**metadata(a.label, seed=a.seed), "wait_quiet": quiet,
                                                                "v2_artifact": v2.version, "v1_artifact": v1.version}})
-        print("timing", {k: {m: timing[k][m] for m in ("decision_p50_us", "decision_p99_us")} for k in ("v1", "v2")}, "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
+        print_timing(timing)
         print(f"wrote {path}")
         return
     x, fm = tr.matrix(rows), tr.format_matrix(rows)
@@ -542,8 +548,7 @@ def main() -> None:
               f"  {'WIN' if v['v2_beats_all'] else 'miss'}{' >old' if v.get('v2_beats_v2_old') else ''}"
               f"  v2 better than v1 in {[v['bootstrap'][k]['p_v2_better'] for k in ('cpt50_v1_minus_v2', 'cpt80_v1_minus_v2', 'apgr_v2_minus_v1')]} of resamples")
     print("calibration ECE", {k: v["ece"] for k, v in calib.items()}, "operating point", op)
-    print("timing", {k: {m: timing[k][m] for m in ("decision_p50_us", "decision_p99_us")} for k in ("v1", "v2")},
-          "load", timing["load_avg_1m_before"], "->", timing["load_avg_1m_after"])
+    print_timing(timing)
     print(f"wrote {path}")
 
 

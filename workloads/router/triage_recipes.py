@@ -43,7 +43,7 @@ def group_of(row: dict) -> str:
     try:
         return GROUP_OF[row["subject"]]
     except KeyError:
-        raise ValueError(f"subject {row['subject']!r} has no group in train_triage.SUBJECT_GROUPS") from None
+        raise ValueError(f"subject {row['subject']!r} has no group in triage_recipes.SUBJECT_GROUPS") from None
 
 
 def expected_gain(p: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -95,9 +95,10 @@ class Views:
             self.fmt_mean, self.fmt_sd = fm[tr].mean(0), fm[tr].std(0) + 1e-9
             self.models[("format", None)] = fit_gain((fm[tr] - self.fmt_mean) / self.fmt_sd, gain, 1.0)
         self.knn = "knn" in only
-        self.train_stats = {k: (float(v.mean()), float(v.std()) + 1e-9) for k, v in self._raw(tr, exclude_self=True).items()}
+        self.train_stats = {k: (float(v.mean()), float(v.std()) + 1e-9) for k, v in self.values(tr, exclude_self=True).items()}
 
-    def _raw(self, te: np.ndarray, exclude_self: bool = False) -> dict:
+    def values(self, te: np.ndarray, exclude_self: bool = False) -> dict:
+        """Each view's raw value on rows ``te``; ``exclude_self``: ``te`` is ``tr`` (a row is not its own kNN)."""
         out = {}
         for (view, c), m in self.models.items():
             if view == "lexical":
@@ -115,9 +116,6 @@ class Views:
             nn = np.argpartition(-sim, KNN_K, axis=1)[:, :KNN_K]
             out[("knn", None)] = self.gain[nn].mean(1)
         return out
-
-    def values(self, te: np.ndarray) -> dict:
-        return self._raw(te)
 
 
 def candidates(family: tuple[str, ...] | None = None) -> list[dict]:

