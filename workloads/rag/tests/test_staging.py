@@ -77,19 +77,32 @@ def test_concurrent_readers_never_see_a_half_built_version(kb) -> None:
         while not stop.is_set():
             seen.append(tags(kb))
 
-    t = threading.Thread(target=reader)
+    def reads_after_now() -> int:
+        """Block until the reader has finished a query that began after this call (the one in flight
+        when it is called may have begun before): without this, a loaded scheduler can run the whole
+        staging before the reader's first query, and the test would prove nothing."""
+        mark, deadline = len(seen), time.monotonic() + 30
+        while len(seen) < mark + 2:
+            assert t.is_alive() and time.monotonic() < deadline, f"the reader stopped at {len(seen)} queries"
+            time.sleep(0.001)
+        return len(seen)
+
+    t = threading.Thread(target=reader, daemon=True)
     t.start()
-    st = kb.open_staging("platform", "kb")
-    for i in range(0, 30, 5):
-        kb.stage_documents("platform", "kb", st.id, docs("new", range(i, i + 5)))
-    n_during = len(seen)
-    kb.commit_staging("platform", "kb", st.id, promote=True)
-    while tags(kb) != {"new"}:
-        pass
-    stop.set()
-    t.join()
-    assert n_during > 0 and all(s == {"old"} for s in seen[:n_during])
-    assert all(s in ({"old"}, {"new"}) for s in seen)
+    try:
+        st = kb.open_staging("platform", "kb")
+        reads_after_now()
+        for i in range(0, 30, 5):
+            kb.stage_documents("platform", "kb", st.id, docs("new", range(i, i + 5)))
+            n_during = reads_after_now()  # at least one query ran against each half-built state
+        kb.commit_staging("platform", "kb", st.id, promote=True)
+        assert tags(kb) == {"new"}  # promotion is visible as soon as the commit returns
+        reads_after_now()
+    finally:
+        stop.set()
+        t.join()
+    assert all(s == {"old"} for s in seen[:n_during])
+    assert seen[-1] == {"new"} and all(s in ({"old"}, {"new"}) for s in seen)
     full = kb.retrieve("platform", ["kb"], "handbook release widget page", top_k=100, mode="bm25").hits
     assert len({h.doc_id for h in full}) == 30  # the committed version is whole
 

@@ -88,9 +88,12 @@ async def test_request_log_line_is_written_after_the_response_and_still_complete
                                                           "x-request-id": "rid-log-1"},
                          json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 200
-        await asyncio.sleep(0)  # one loop turn: the deferred line is handed to the writer ...
-        await asyncio.sleep(0)
-        await asyncio.sleep(3 * h.window_s)  # ... which writes it from its own thread
+        # the deferred line is handed to the writer, which writes it from its own thread: wait for it
+        # (bounded: a loaded machine may run that thread late), then one more window for a duplicate
+        deadline = asyncio.get_running_loop().time() + 10
+        while b'"chat"' not in raw.getvalue() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(h.window_s)
+        await asyncio.sleep(3 * h.window_s)
         lines = [json.loads(x) for x in raw.getvalue().splitlines() if b'"chat"' in x]
     assert len(lines) == 1
     ln = lines[0]
