@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from fakes import FakeBedrock, reset_mid_response, throttled
 from tierwise_router.app import create_app
 from tierwise_router.config import RouterConfig
 from tierwise_router.ledger import read_ledger
+from tierwise_router.observability import LOGGER
 from tierwise_router.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -179,7 +181,8 @@ async def test_redis_burst_wider_than_the_pool_waits_and_stays_exact(redis_url):
     team = "burst-team"
 
     async def one(i: int) -> None:
-        r = await b.reserve(team, Budgets(tokens_per_day=10**9), 100, 1000, now)
+        r = await b.reserve(team, Budgets(tokens_per_day=10**9), 100, 1000, now, request_id=f"rid-{i}")
+        assert r.request_id == f"rid-{i}"
         await asyncio.sleep(0)
         if i % 3 == 0:
             await b.release(r)
@@ -198,10 +201,19 @@ async def test_unreachable_budget_store_is_a_clean_503_before_any_model_runs(tmp
     fake, url = fake_vllm
     s = Settings(env="test", ledger_path=tmp_path / "l.jsonl", scrape_interval_s=5, budget_backend="redis",
                  redis_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    records: list[logging.LogRecord] = []
+    grab = logging.Handler(logging.ERROR)
+    grab.emit = records.append  # type: ignore[method-assign]  # the app's logger does not propagate to caplog's
     async with client_for(s, make_config([url])) as c:
-        r = await c.post("/v1/chat/completions", headers={"authorization": f"Bearer {KEY_A}"},
-                         json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        logging.getLogger(LOGGER).addHandler(grab)
+        try:
+            r = await c.post("/v1/chat/completions", headers={"authorization": f"Bearer {KEY_A}",
+                                                              "x-request-id": "rid-503"},
+                             json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        finally:
+            logging.getLogger(LOGGER).removeHandler(grab)
     assert r.status_code == 503, r.text
+    assert [x.request_id for x in records if x.getMessage() == "budget_store_unavailable"] == ["rid-503"]
     assert r.json()["error"]["code"] == "budget_store_unavailable" and r.headers["retry-after"] == "1"
     assert fake.calls == []
 
@@ -210,9 +222,10 @@ async def test_failed_settle_is_logged_with_amounts_not_raised(caplog):
     from tierwise_router.budgets import RedisBudgets, Reservation
 
     b = RedisBudgets(f"redis://127.0.0.1:{free_port()}/0", pool_timeout_s=0.5)
-    r = Reservation("t", "tk", "uk", 100, 1000)
+    r = Reservation("t", "tk", "uk", 100, 1000, "rid-settle-1")
     with caplog.at_level("ERROR", logger="tierwise_router"):
         await b.settle(r, 7, 70)  # the request was served: this must not turn it into an error
     rec = [x for x in caplog.records if x.getMessage() == "budget_settle_failed"]
     assert rec and rec[0].reserved_tokens == 100 and rec[0].actual_tokens == 7
+    assert rec[0].request_id == "rid-settle-1"  # joins the line to the request's chat line and ledger entry
     await b.aclose()

@@ -36,6 +36,7 @@ class Reservation:
     usd_key: str
     tokens: int
     nano: int
+    request_id: str = ""  # for the log line if settling fails: joins it to the request's chat line and ledger entry
 
 
 class BudgetStoreUnavailable(Exception):
@@ -75,7 +76,7 @@ class _KeyCache:
 
 class BudgetStore(Protocol):
     async def reserve(self, team: str, budgets: Budgets, tokens: int, nano: int,
-                      now: dt.datetime) -> Reservation | BudgetExceeded: ...
+                      now: dt.datetime, request_id: str = "") -> Reservation | BudgetExceeded: ...
     async def settle(self, r: Reservation, tokens: int, nano: int) -> None: ...
     async def release(self, r: Reservation) -> None: ...
     async def usage(self, team: str, now: dt.datetime) -> tuple[int, int]: ...
@@ -93,7 +94,7 @@ class MemoryBudgets:
         self._keys = _KeyCache()
 
     async def reserve(self, team: str, budgets: Budgets, tokens: int, nano: int,
-                      now: dt.datetime) -> Reservation | BudgetExceeded:
+                      now: dt.datetime, request_id: str = "") -> Reservation | BudgetExceeded:
         tk, uk = self._keys(team, now)
         tl, ul = _limits(budgets)
         t, u = self._c.get(tk, 0), self._c.get(uk, 0)
@@ -103,7 +104,7 @@ class MemoryBudgets:
             return BudgetExceeded("usd_per_month", u, ul)
         self._c[tk] = t + tokens
         self._c[uk] = u + nano
-        return Reservation(team, tk, uk, tokens, nano)
+        return Reservation(team, tk, uk, tokens, nano, request_id)
 
     async def settle(self, r: Reservation, tokens: int, nano: int) -> None:
         self._c[r.tokens_key] = self._c.get(r.tokens_key, 0) + tokens - r.tokens
@@ -151,7 +152,7 @@ class RedisBudgets:
         self._log = logging.getLogger(LOGGER)
 
     async def reserve(self, team: str, budgets: Budgets, tokens: int, nano: int,
-                      now: dt.datetime) -> Reservation | BudgetExceeded:
+                      now: dt.datetime, request_id: str = "") -> Reservation | BudgetExceeded:
         tk, uk = self._keys(team, now)
         tl, ul = _limits(budgets)
         try:
@@ -160,7 +161,7 @@ class RedisBudgets:
         except self._errors as e:
             raise BudgetStoreUnavailable(f"{e.__class__.__name__}: {e}") from e
         if int(ok) == 1:
-            return Reservation(team, tk, uk, tokens, nano)
+            return Reservation(team, tk, uk, tokens, nano, request_id)
         return BudgetExceeded(which, int(used), int(limit))
 
     async def settle(self, r: Reservation, tokens: int, nano: int) -> None:
@@ -171,7 +172,7 @@ class RedisBudgets:
                 await p.execute()
         except self._errors as e:
             self._log.error("budget_settle_failed", extra={
-                "team": r.team, "tokens_key": r.tokens_key, "usd_key": r.usd_key, "reserved_tokens": r.tokens,
+                "team": r.team, "request_id": r.request_id, "tokens_key": r.tokens_key, "usd_key": r.usd_key, "reserved_tokens": r.tokens,
                 "reserved_nano_usd": r.nano, "actual_tokens": tokens, "actual_nano_usd": nano,
                 "error": e.__class__.__name__})
 

@@ -44,12 +44,13 @@ class Reply(Exception):
 
 
 async def reserve_budget(st: RouterState, team: Team, model: VllmModel | BedrockModel, est_in: int,
-                   max_out: int) -> Reservation:
+                   max_out: int, rid: str) -> Reservation:
     est_nano = st.prices[model.name].cost_nano(est_in, max_out)
     try:
-        r = await st.budgets.reserve(team.name, team.budgets, est_in + max_out, est_nano, st.now())
+        r = await st.budgets.reserve(team.name, team.budgets, est_in + max_out, est_nano, st.now(), rid)
     except BudgetStoreUnavailable as e:  # cannot account for it: refuse before any model runs
-        event(st.log, "budget_store_unavailable", logging.ERROR, team=team.name, error=str(e)[:200])
+        event(st.log, "budget_store_unavailable", logging.ERROR, request_id=rid, team=team.name,
+              error=str(e)[:200])
         raise Reply(error_response(503, "The budget store is unreachable; retry later.", "api_error",
                                    "budget_store_unavailable", headers={"retry-after": "1"})) from e
     if isinstance(r, BudgetExceeded):
@@ -120,7 +121,8 @@ class CallCtx(StreamingCalls):
         st.metrics.child(st.metrics.fallbacks, reason).inc()
         self.fallback = reason
         await st.budgets.release(reservation)
-        return Route(2, st.tier2, None, reason), await reserve_budget(st, self.team, st.tier2, self.est_in, self.max_out)
+        return Route(2, st.tier2, None, reason), await reserve_budget(st, self.team, st.tier2, self.est_in,
+                                                                      self.max_out, self.rid)
 
     async def _escalate(self, route: Route, reservation: Reservation,
                         usage: tuple[int, int] | None) -> tuple[Route, Reservation] | None:
@@ -129,7 +131,7 @@ class CallCtx(StreamingCalls):
         the Tier-1 answer stands."""
         st = self.st
         try:
-            r2 = await reserve_budget(st, self.team, st.tier2, self.est_in, self.max_out)  # type: ignore[arg-type]
+            r2 = await reserve_budget(st, self.team, st.tier2, self.est_in, self.max_out, self.rid)  # type: ignore[arg-type]
         except Reply:
             return None
         await self._account(route, reservation, usage, "escalated")

@@ -217,7 +217,7 @@ async def _handle(st: RouterState, auth: str, receive: Receive, rid: str, t0: fl
         event(st.log, "hook_skipped", logging.WARNING, request_id=rid, error=str(e))
     req["messages"] = messages
 
-    reservation = await reserve_budget(st, team, route.model, est_in, max_out)
+    reservation = await reserve_budget(st, team, route.model, est_in, max_out, rid)
     ctx = CallCtx(st, team, rid, t0, parsed.stream, bool(parsed.stream_options and parsed.stream_options.include_usage),
                   est_in, max_out)
     ctx.span = tracing.start_chat(st.tracer, req, team.name, rid)
