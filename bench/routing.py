@@ -280,6 +280,11 @@ def refit_all(jobs: list, n_jobs: int, **data) -> dict[str, tuple[dict, dict]]:
         return out
 
 
+def p50_p99(lat: list[float]) -> tuple[float, float]:
+    """Nearest-rank p50 and p99 of sorted latencies (µs), rounded as the result files carry them."""
+    return round(lat[len(lat) // 2], 1), round(lat[int(len(lat) * 0.99)], 1)
+
+
 def decision_times(t, prompts: list[str], th: float) -> dict:
     for p in prompts[:50]:
         t.decide(p, th, {"math": "billing"})
@@ -289,8 +294,8 @@ def decision_times(t, prompts: list[str], th: float) -> dict:
         t.decide(p, th, {"math": "billing"})
         lat.append((time.perf_counter_ns() - s) / 1000)
     lat.sort()
-    return {"decisions": len(lat), "decision_p50_us": round(lat[len(lat) // 2], 1),
-            "decision_p99_us": round(lat[int(len(lat) * 0.99)], 1), "decision_max_us": round(lat[-1], 1),
+    p50, p99 = p50_p99(lat)
+    return {"decisions": len(lat), "decision_p50_us": p50, "decision_p99_us": p99, "decision_max_us": round(lat[-1], 1),
             "raw_us": [round(v, 1) for v in lat]}
 
 
@@ -312,8 +317,7 @@ def encoder_comparison(enc, prompts: list[str]) -> dict:
             lat.append((time.perf_counter_ns() - t) / 1000)
         lat.sort()
         vecs[name] = np.array(vs)
-        out[f"{name}_forward_p50_us"] = round(lat[len(lat) // 2], 1)
-        out[f"{name}_forward_p99_us"] = round(lat[int(len(lat) * 0.99)], 1)
+        out[f"{name}_forward_p50_us"], out[f"{name}_forward_p99_us"] = p50_p99(lat)
     q, f = vecs[enc.precision], vecs["fp32"]
     cos = (q * f).sum(1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(f, axis=1))
     return {**out, "prompts": len(prompts), "cosine_min": round(float(cos.min()), 4), "cosine_mean": round(float(cos.mean()), 4)}
@@ -338,7 +342,8 @@ def open_loop_ascore(t, prompts: list[str], rates: tuple[int, ...] = (100, 200, 
 
         await asyncio.gather(*(one(k) for k in range(n)))
         lat.sort()
-        return {"calls": n, "p50_us": round(lat[n // 2], 1), "p99_us": round(lat[int(n * 0.99)], 1)}
+        p50, p99 = p50_p99(lat)
+        return {"calls": n, "p50_us": p50, "p99_us": p99}
 
     out = {}
     for rate in rates:
